@@ -1,0 +1,2 @@
+//! Criterion benches comparing magpie with tokio, smol's async-executor and
+//! the primitive crates. Run with `cargo bench -p magpie-benches`.

@@ -1,0 +1,3 @@
+//! magpie: a multi-threaded work-stealing async runtime.
+
+pub use magpie_sync as sync;
