@@ -1,3 +1,32 @@
-//! magpie: a multi-threaded work-stealing async runtime.
+//! # magpie
+//!
+//! A multi-threaded, work-stealing async runtime that speaks Python
+//! asyncio's language, with synchronisation primitives model-checked by
+//! loom, and that runs inside `loom::model` itself.
+//!
+//! ```
+//! let results = magpie::run(async {
+//!     let fetch = magpie::spawn(async { "data fetched" });
+//!     let process = magpie::spawn(async { "data processed" });
+//!     (fetch.await.unwrap(), process.await.unwrap())
+//! });
+//! assert_eq!(results, ("data fetched", "data processed"));
+//! ```
+//!
+//! | asyncio | magpie |
+//! |---|---|
+//! | `asyncio.run(main())` | [`run`], [`Runtime::block_on`] |
+//! | `asyncio.create_task(coro)` | [`spawn`], [`Handle::spawn`], [`task::Builder`] |
+//! | `Task` | [`task::JoinHandle`] |
+//! | `asyncio.sleep(0)` | [`task::yield_now`] |
+//! | `asyncio.Lock`, `Event`, `Queue`, ... | [`sync`] |
+//!
+//! See `docs/architecture.md` for how the scheduler works.
+
+mod loom;
+pub mod runtime;
+pub mod task;
 
 pub use magpie_sync as sync;
+pub use runtime::{Builder, Handle, Runtime, SpawnError, run};
+pub use task::{JoinHandle, spawn, try_spawn};

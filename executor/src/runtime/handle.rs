@@ -1,0 +1,173 @@
+//! `Handle`: a cloneable, `Send` reference to a runtime, for spawning from
+//! any thread.
+
+use super::context;
+use super::scheduler::Shared;
+use crate::loom::sync::Arc;
+use crate::task::{Id, JoinHandle, Notified, RawTask, TaskMeta};
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+
+/// A handle to a runtime: cheap to clone, `Send + Sync`, usable from any
+/// thread to spawn tasks onto that runtime.
+///
+/// ```
+/// let rt = magpie::Runtime::new().unwrap();
+/// let handle = rt.handle().clone();
+/// let from_thread = std::thread::spawn(move || handle.spawn(async { 1 + 1 }))
+///     .join()
+///     .unwrap();
+/// assert_eq!(rt.block_on(from_thread).unwrap(), 2);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Why a task could not be spawned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// There is no runtime on this thread: `spawn` was called outside a
+    /// task and outside `Runtime::block_on`.
+    NoRuntime,
+    /// The runtime is shutting down (or has shut down) and accepts no new
+    /// tasks. The future was dropped.
+    Shutdown,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SpawnError::NoRuntime => {
+                "there is no magpie runtime on this thread: call `spawn` from inside a task or \
+                 `Runtime::block_on`/`magpie::run`, or use `Handle::spawn` from other threads"
+            }
+            SpawnError::Shutdown => "the magpie runtime is shutting down and accepts no new tasks",
+        })
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl Handle {
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Handle {
+        Handle { shared }
+    }
+
+    /// The handle of the runtime this code runs on (inside a task, or inside
+    /// `Runtime::block_on`).
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime; see [`try_current`](Self::try_current).
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let handle = magpie::Handle::current();
+    ///     handle.spawn(async {}).await.unwrap();
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn current() -> Handle {
+        Self::try_current().unwrap_or_else(|err| panic!("Handle::current: {err}"))
+    }
+
+    /// The handle of the runtime this code runs on, or
+    /// [`SpawnError::NoRuntime`].
+    ///
+    /// ```
+    /// assert!(magpie::Handle::try_current().is_err());
+    /// magpie::run(async {
+    ///     assert!(magpie::Handle::try_current().is_ok());
+    /// });
+    /// ```
+    pub fn try_current() -> Result<Handle, SpawnError> {
+        context::current_handle().ok_or(SpawnError::NoRuntime)
+    }
+
+    /// Spawns a task onto this runtime, from any thread.
+    ///
+    /// If the runtime is shutting down, the future is dropped and the
+    /// returned handle resolves to a cancelled [`JoinError`]
+    /// ([`try_spawn`](Self::try_spawn) reports it as an error instead).
+    ///
+    /// [`JoinError`]: crate::task::JoinError
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::new().unwrap();
+    /// let task = rt.handle().spawn(async { "hello" });
+    /// assert_eq!(rt.block_on(task).unwrap(), "hello");
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_with(future, TaskMeta::new(None, Location::caller()))
+            .unwrap_or_else(|handle| handle)
+    }
+
+    /// Spawns a task onto this runtime, or returns
+    /// [`SpawnError::Shutdown`] (dropping the future) if it is shutting
+    /// down.
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::new().unwrap();
+    /// let handle = rt.handle().clone();
+    /// drop(rt);
+    /// let err = handle.try_spawn(async {}).unwrap_err();
+    /// assert_eq!(err, magpie::SpawnError::Shutdown);
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_with(future, TaskMeta::new(None, Location::caller()))
+            .map_err(|_cancelled| SpawnError::Shutdown)
+    }
+
+    /// Creates the task, registers it and schedules it. On shutdown the task
+    /// is cancelled at once and its (already finished) handle comes back as
+    /// the error.
+    pub(crate) fn spawn_with<F>(
+        &self,
+        future: F,
+        meta: TaskMeta,
+    ) -> Result<JoinHandle<F::Output>, JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let raw = RawTask::new(future, self.shared.clone(), Id::next(), meta);
+        let handle = JoinHandle::new(raw);
+        match self.shared.owned.insert(raw) {
+            Ok(()) => {
+                use crate::task::Schedule;
+                self.shared.schedule(Notified::from_raw(raw), false);
+                Ok(handle)
+            }
+            Err(_closed) => {
+                // Cancel it here: the future is dropped on this thread, then
+                // release the references the list and the run queue would
+                // have held.
+                raw.shutdown();
+                raw.drop_references(2);
+                Err(handle)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("workers", &self.shared.config.worker_threads)
+            .field("shutdown", &self.shared.is_shutdown())
+            .finish()
+    }
+}

@@ -1,0 +1,307 @@
+//! The runtime: its threads, its lifetime and its entry points.
+
+mod block_on;
+mod builder;
+pub(crate) mod context;
+mod handle;
+pub(crate) mod scheduler;
+
+pub use self::builder::Builder;
+pub use self::handle::{Handle, SpawnError};
+
+use self::scheduler::worker::Worker;
+use self::scheduler::{Config, Shared};
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::thread;
+use crate::task::JoinHandle;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+/// A multi-threaded work-stealing runtime: asyncio's event loop, with one
+/// worker thread per core.
+///
+/// Dropping the runtime shuts it down: no new tasks are accepted, the
+/// workers finish the poll they are in and stop, every unfinished task's
+/// future is dropped (its destructors run), and the worker threads are
+/// joined. [`shutdown_timeout`](Self::shutdown_timeout) bounds the wait.
+///
+/// ```
+/// let rt = magpie::Runtime::new().unwrap();
+/// let answer = rt.block_on(async {
+///     let task = magpie::spawn(async { 21 * 2 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    threads: Vec<thread::JoinHandle<()>>,
+    exits: Arc<ExitLatch>,
+    shut_down: bool,
+}
+
+impl Runtime {
+    /// A runtime with the default configuration (one worker per CPU).
+    ///
+    /// # Errors
+    ///
+    /// If a worker thread could not be spawned.
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::new().unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`] to configure a runtime.
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::builder().worker_threads(2).build().unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    fn start(builder: Builder) -> io::Result<Runtime> {
+        let n = builder.resolved_worker_threads();
+        let (shared, locals) = Shared::new(Config {
+            worker_threads: n,
+            global_queue_interval: builder.global_queue_interval,
+        });
+        let exits = Arc::new(ExitLatch::new(n));
+        let mut runtime = Runtime {
+            handle: Handle::from_shared(shared.clone()),
+            threads: Vec::with_capacity(n),
+            exits: exits.clone(),
+            shut_down: false,
+        };
+        for (index, local) in locals.into_iter().enumerate() {
+            let worker = Worker::new(shared.clone(), index, local);
+            let on_start = builder.on_thread_start.clone();
+            let on_stop = builder.on_thread_stop.clone();
+            let exits = exits.clone();
+            let mut thread = thread::Builder::new().name((builder.thread_name)(index));
+            if let Some(size) = builder.thread_stack_size {
+                thread = thread.stack_size(size);
+            }
+            let spawned = thread.spawn(move || {
+                let _exit = ExitGuard(exits);
+                if let Some(f) = on_start {
+                    let _ = panic::catch_unwind(AssertUnwindSafe(|| f()));
+                }
+                worker.run();
+                drop(worker);
+                if let Some(f) = on_stop {
+                    let _ = panic::catch_unwind(AssertUnwindSafe(|| f()));
+                }
+            });
+            match spawned {
+                Ok(handle) => runtime.threads.push(handle),
+                Err(err) => {
+                    // Workers that never started will never exit: count
+                    // them out, then shut down what did start.
+                    for _ in index..n {
+                        runtime.exits.count_down();
+                    }
+                    drop(runtime);
+                    return Err(err);
+                }
+            }
+        }
+        Ok(runtime)
+    }
+
+    /// The runtime's [`Handle`], for spawning from other threads.
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::new().unwrap();
+    /// let handle = rt.handle().clone();
+    /// std::thread::spawn(move || {
+    ///     handle.spawn(async { println!("hello from a plain thread's spawn") });
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// ```
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Spawns a task onto this runtime (see [`Handle::spawn`]).
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::new().unwrap();
+    /// let task = rt.spawn(async { 5 });
+    /// assert_eq!(rt.block_on(task).unwrap(), 5);
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// Runs `future` to completion on the current thread, with this runtime
+    /// entered (so `magpie::spawn` works inside it), and returns its output.
+    /// Tasks it spawns run on the worker threads.
+    ///
+    /// # Panics
+    ///
+    /// On a worker thread of any magpie runtime: blocking a worker would
+    /// stall every task queued on it (and deadlock if the future waits for
+    /// one of them). Inside async code, `.await` the future instead.
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::new().unwrap();
+    /// let n = rt.block_on(async {
+    ///     let tasks: Vec<_> = (0..10).map(|i| magpie::spawn(async move { i })).collect();
+    ///     let mut sum = 0;
+    ///     for t in tasks {
+    ///         sum += t.await.unwrap();
+    ///     }
+    ///     sum
+    /// });
+    /// assert_eq!(n, 45);
+    /// ```
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        if context::is_worker_thread() {
+            panic!(
+                "Runtime::block_on called from a magpie worker thread: blocking a worker stalls \
+                 every task queued on it and can deadlock. Inside async code, `.await` the \
+                 future instead; for blocking work use `magpie::task::spawn_blocking`."
+            );
+        }
+        let _enter = context::enter(self.handle.clone());
+        block_on::block_on(future)
+    }
+
+    /// Shuts the runtime down, waiting at most `timeout` for the workers to
+    /// finish the polls they are in. Every unfinished task is cancelled and
+    /// its future dropped; a worker stuck in a poll past the timeout is left
+    /// behind (its task is dropped when that poll finally returns).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = magpie::Runtime::new().unwrap();
+    /// let task = rt.spawn(std::future::pending::<()>());
+    /// rt.shutdown_timeout(Duration::from_secs(1));
+    /// assert!(task.is_finished());
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shutdown(Some(Instant::now() + timeout));
+    }
+
+    fn shutdown(&mut self, deadline: Option<Instant>) {
+        if std::mem::replace(&mut self.shut_down, true) {
+            return;
+        }
+        let shared = &self.handle.shared;
+        shared.begin_shutdown();
+        // A runtime dropped on one of its own workers cannot wait for that
+        // worker: wait for the others only.
+        let on_own_worker =
+            context::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, shared)));
+        let all_exited = self.exits.wait(on_own_worker as usize, deadline);
+        shared.shutdown_tasks();
+        if all_exited && !on_own_worker {
+            for thread in self.threads.drain(..) {
+                let _ = thread.join();
+            }
+        } else {
+            // Leave the stuck (or current) workers detached.
+            self.threads.clear();
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown(None);
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counts the worker threads that have not exited yet.
+struct ExitLatch {
+    remaining: Mutex<usize>,
+    cvar: Condvar,
+}
+
+impl ExitLatch {
+    fn new(n: usize) -> ExitLatch {
+        ExitLatch {
+            remaining: Mutex::new(n),
+            cvar: Condvar::new(),
+        }
+    }
+
+    fn count_down(&self) {
+        let mut remaining = self.remaining.lock();
+        *remaining -= 1;
+        self.cvar.notify_all();
+    }
+
+    /// Waits until at most `allowed` workers remain, or the deadline passes.
+    /// Returns whether the count was reached.
+    fn wait(&self, allowed: usize, deadline: Option<Instant>) -> bool {
+        let mut remaining = self.remaining.lock();
+        while *remaining > allowed {
+            match deadline {
+                None => self.cvar.wait(&mut remaining),
+                Some(deadline) => {
+                    if self.cvar.wait_until(&mut remaining, deadline).timed_out() {
+                        return *remaining <= allowed;
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Counts a worker thread out when it exits, even by a panic.
+struct ExitGuard(Arc<ExitLatch>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.count_down();
+    }
+}
+
+/// Runs `future` on a new runtime with the default configuration, then shuts
+/// the runtime down: asyncio's `asyncio.run(main())`.
+///
+/// # Panics
+///
+/// If the runtime cannot start (a worker thread could not be spawned), or
+/// if called on a magpie worker thread (see [`Runtime::block_on`]).
+///
+/// ```
+/// let out = magpie::run(async {
+///     let a = magpie::spawn(async { "fetched" });
+///     let b = magpie::spawn(async { "processed" });
+///     (a.await.unwrap(), b.await.unwrap())
+/// });
+/// assert_eq!(out, ("fetched", "processed"));
+/// ```
+#[track_caller]
+pub fn run<F: Future>(future: F) -> F::Output {
+    let rt =
+        Runtime::new().unwrap_or_else(|err| panic!("magpie::run: cannot start the runtime: {err}"));
+    rt.block_on(future)
+}

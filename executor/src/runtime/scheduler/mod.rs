@@ -1,0 +1,152 @@
+//! The multi-threaded work-stealing scheduler.
+//!
+//! * [`worker`]: a worker's run loop, its LIFO slot, stealing.
+//! * [`queue`]: the run queues (crossbeam-deque, or a loom-visible stand-in).
+//! * [`idle`]: the park/unpark protocol and why it loses no wakeup.
+//! * [`park`]: putting one worker thread to sleep.
+//!
+//! [`Shared`] is what every worker, every task and every `Handle` points to.
+
+pub(crate) mod idle;
+pub(crate) mod park;
+pub(crate) mod queue;
+pub(crate) mod worker;
+
+use self::idle::Idle;
+use self::park::Parker;
+use self::queue::{Injector, Local, Stealer};
+use self::worker::LifoSlot;
+use crate::loom::CachePadded;
+use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::runtime::context;
+use crate::task::{Header, Notified, OwnedTasks, RawTask, Schedule};
+
+/// Scheduler settings fixed at build time.
+pub(crate) struct Config {
+    pub(crate) worker_threads: usize,
+    /// Every this many ticks a worker looks at the injector before its own
+    /// queue.
+    pub(crate) global_queue_interval: u32,
+}
+
+/// What other threads may touch of a worker.
+pub(crate) struct Remote {
+    pub(crate) stealer: Stealer,
+    pub(crate) lifo: LifoSlot,
+    pub(crate) parker: Parker,
+}
+
+/// State shared by the workers, the tasks and the handles of one runtime.
+pub(crate) struct Shared {
+    pub(crate) remotes: Box<[CachePadded<Remote>]>,
+    pub(crate) injector: CachePadded<Injector>,
+    pub(crate) idle: Idle,
+    pub(crate) owned: OwnedTasks,
+    pub(crate) config: Config,
+    shutdown: AtomicBool,
+}
+
+impl Shared {
+    /// Builds the shared state and each worker's local queue.
+    pub(crate) fn new(config: Config) -> (Arc<Shared>, Vec<Local>) {
+        let n = config.worker_threads;
+        let mut locals = Vec::with_capacity(n);
+        let mut remotes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (local, stealer) = Local::new();
+            locals.push(local);
+            remotes.push(CachePadded::new(Remote {
+                stealer,
+                lifo: LifoSlot::new(),
+                parker: Parker::new(),
+            }));
+        }
+        let shards = if crate::loom::IS_LOOM { 2 } else { 4 * n };
+        let shared = Arc::new(Shared {
+            remotes: remotes.into_boxed_slice(),
+            injector: CachePadded::new(Injector::new()),
+            idle: Idle::new(n),
+            owned: OwnedTasks::new(shards),
+            config,
+            shutdown: AtomicBool::new(false),
+        });
+        (shared, locals)
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Schedules from a thread that is not one of this runtime's workers.
+    pub(crate) fn schedule_remote(&self, task: Notified) {
+        self.injector.push(task);
+        self.notify_parked();
+    }
+
+    /// Rule 1 of the park protocol: wake a sleeper if nobody is searching.
+    #[inline]
+    pub(crate) fn notify_parked(&self) {
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.remotes[index].parker.unpark();
+        }
+    }
+
+    /// The last searcher's re-check before parking (rule 4).
+    pub(crate) fn notify_if_work_pending(&self) {
+        let pending = self
+            .remotes
+            .iter()
+            .any(|r| !r.stealer.is_empty() || !r.lifo.is_empty())
+            || !self.injector.is_empty();
+        if pending {
+            self.notify_parked();
+        }
+    }
+
+    /// Stops the workers: they leave their loops after the poll they are in.
+    /// New spawns are refused from here on.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        for remote in self.remotes.iter() {
+            remote.parker.unpark();
+        }
+    }
+
+    /// Shutdown, after the workers stopped (or were given up on): cancels
+    /// every task that is not running (dropping its future here), then drops
+    /// the injector's entries. Nothing can be queued afterwards: only an
+    /// idle, unfinished task can be queued, and none remains.
+    pub(crate) fn shutdown_tasks(&self) {
+        self.owned.close_and_drain(|task| {
+            task.shutdown();
+            // The list's reference, handed to us by the drain.
+            task.drop_reference();
+        });
+        loop {
+            match self.injector.pop() {
+                queue::Stolen::Task(task) => drop(task),
+                queue::Stolen::Empty => break,
+                queue::Stolen::Retry => crate::loom::hint::spin_loop(),
+            }
+        }
+    }
+}
+
+impl Schedule for Arc<Shared> {
+    #[inline]
+    fn schedule(&self, task: Notified, is_yield: bool) {
+        context::with_worker(|worker| match worker {
+            Some(worker) if Arc::ptr_eq(&worker.shared, self) => {
+                worker.schedule_local(task, is_yield)
+            }
+            _ => self.schedule_remote(task),
+        })
+    }
+
+    fn release(&self, task: RawTask) -> bool {
+        self.owned.remove(task)
+    }
+
+    fn unobserved_panic(&self, _header: &Header, _message: Option<&str>) {}
+}

@@ -1,0 +1,94 @@
+//! Putting one thread to sleep until another wakes it: a `Parker` is a
+//! three-state atomic with a mutex and condition variable behind it.
+//!
+//! * `EMPTY`: no notification pending, nobody asleep.
+//! * `PARKED`: the owner is asleep (or about to be) on the condvar.
+//! * `NOTIFIED`: an `unpark` arrived; the next `park` returns at once.
+//!
+//! `unpark` before `park` is remembered, so no notification is lost; the
+//! mutex is touched only when the owner actually sleeps.
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+const EMPTY: usize = 0;
+const PARKED: usize = 1;
+const NOTIFIED: usize = 2;
+
+pub(crate) struct Parker {
+    state: AtomicUsize,
+    lock: Mutex<()>,
+    cvar: Condvar,
+}
+
+impl Parker {
+    pub(crate) fn new() -> Parker {
+        Parker {
+            state: AtomicUsize::new(EMPTY),
+            lock: Mutex::new(()),
+            cvar: Condvar::new(),
+        }
+    }
+
+    /// Sleeps until [`unpark`](Self::unpark) is called (returns at once if
+    /// it already was) or, with a deadline, until the deadline passes.
+    pub(crate) fn park(&self, deadline: Option<Instant>) {
+        // A pending notification is consumed without touching the lock.
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+            .is_ok()
+        {
+            return;
+        }
+        let mut guard = self.lock.lock();
+        match self.state.compare_exchange(EMPTY, PARKED, SeqCst, SeqCst) {
+            Ok(_) => {}
+            Err(NOTIFIED) => {
+                // Notified between the first check and taking the lock.
+                self.state.store(EMPTY, SeqCst);
+                return;
+            }
+            Err(actual) => unreachable!("parker in state {actual} while its owner parks"),
+        }
+        loop {
+            let timed_out = match deadline {
+                Some(deadline) => self.cvar.wait_until(&mut guard, deadline).timed_out(),
+                None => {
+                    self.cvar.wait(&mut guard);
+                    false
+                }
+            };
+            if self
+                .state
+                .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+                .is_ok()
+            {
+                return;
+            }
+            if timed_out {
+                // Nobody notified us: leave PARKED for EMPTY. An `unpark`
+                // racing with this swap is consumed here, which is fine:
+                // the owner is awake and about to look for work anyway.
+                self.state.swap(EMPTY, SeqCst);
+                return;
+            }
+            // Spurious wakeup: sleep again.
+        }
+    }
+
+    /// Wakes the owner, or makes its next `park` return at once.
+    pub(crate) fn unpark(&self) {
+        match self.state.swap(NOTIFIED, SeqCst) {
+            EMPTY | NOTIFIED => {}
+            PARKED => {
+                // Taking the lock orders this notification after the owner
+                // started waiting (it holds the lock until it waits).
+                drop(self.lock.lock());
+                self.cvar.notify_one();
+            }
+            actual => unreachable!("parker in state {actual}"),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! `task::Builder`: spawning with a name (asyncio's `create_task(coro, name=..)`).
+
+use super::{JoinHandle, TaskMeta};
+use crate::runtime::{Handle, SpawnError, context};
+use std::future::Future;
+use std::panic::Location;
+use std::sync::Arc;
+
+/// Configures a task before spawning it.
+///
+/// ```
+/// magpie::run(async {
+///     let task = magpie::task::Builder::new()
+///         .name("fetch-user-42")
+///         .spawn(async { 42 });
+///     assert_eq!(task.name(), Some("fetch-user-42"));
+///     assert_eq!(task.await.unwrap(), 42);
+/// });
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<Arc<str>>,
+}
+
+impl Builder {
+    /// A builder for an unnamed task.
+    ///
+    /// ```
+    /// let builder = magpie::task::Builder::new();
+    /// # drop(builder);
+    /// ```
+    pub fn new() -> Builder {
+        Builder { name: None }
+    }
+
+    /// Names the task. The name appears in [`JoinError`]'s message, in
+    /// [`task::current`](crate::task::current) and in diagnostics.
+    ///
+    /// [`JoinError`]: crate::task::JoinError
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let t = magpie::task::Builder::new().name("indexer").spawn(async {});
+    ///     assert_eq!(t.name(), Some("indexer"));
+    /// });
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(Arc::from(name.into()));
+        self
+    }
+
+    fn meta(self, location: &'static Location<'static>) -> TaskMeta {
+        TaskMeta::new(self.name, location)
+    }
+
+    /// Spawns the task on the current runtime, like [`crate::spawn`].
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime; see [`try_spawn`](Self::try_spawn).
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let t = magpie::task::Builder::new().name("a").spawn(async { 1 });
+    ///     assert_eq!(t.await.unwrap(), 1);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let meta = self.meta(Location::caller());
+        context::with_handle(|handle| match handle {
+            Some(handle) => super::spawn_on_handle(handle, future, meta),
+            None => panic!("task::Builder::spawn: {}", SpawnError::NoRuntime),
+        })
+    }
+
+    /// Spawns the task on the current runtime, or returns why it could not.
+    ///
+    /// ```
+    /// let err = magpie::task::Builder::new().name("x").try_spawn(async {}).unwrap_err();
+    /// assert_eq!(err, magpie::SpawnError::NoRuntime);
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F>(self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let meta = self.meta(Location::caller());
+        context::with_handle(|handle| match handle {
+            Some(handle) => handle
+                .spawn_with(future, meta)
+                .map_err(|_cancelled| SpawnError::Shutdown),
+            None => Err(SpawnError::NoRuntime),
+        })
+    }
+
+    /// Spawns the task on the runtime of `handle`, from any thread.
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::new().unwrap();
+    /// let t = magpie::task::Builder::new().name("remote").spawn_on(rt.handle(), async { 3 });
+    /// assert_eq!(rt.block_on(t).unwrap(), 3);
+    /// ```
+    #[track_caller]
+    pub fn spawn_on<F>(self, handle: &Handle, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let meta = self.meta(Location::caller());
+        super::spawn_on_handle(handle, future, meta)
+    }
+}

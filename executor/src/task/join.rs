@@ -1,0 +1,151 @@
+//! `JoinHandle`: asyncio's `Task` object, seen from the spawner.
+
+use super::raw::RawTask;
+use super::{Id, JoinError};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// An owned permission to await a spawned task's output, cancel it, or ask
+/// about it; asyncio's `Task`.
+///
+/// * `.await` gives `Ok(output)`, or `Err(JoinError)` if the task panicked
+///   or was cancelled.
+/// * Dropping the handle **detaches** the task: it keeps running, and its
+///   output is dropped when it finishes.
+/// * [`cancel`](Self::cancel) asks the runtime to drop the task's future at
+///   its next poll boundary, on a worker; its destructors run there (Rust's
+///   counterpart of asyncio's `CancelledError` cleanup).
+///
+/// ```
+/// magpie::run(async {
+///     let task = magpie::spawn(async { 6 * 7 });
+///     assert_eq!(task.await.unwrap(), 42);
+/// });
+/// ```
+pub struct JoinHandle<T> {
+    raw: RawTask,
+    _output: PhantomData<T>,
+}
+
+// SAFETY: the handle gives access to the task's output only by value (in
+// `poll`, through `&mut self`), so `T: Send` suffices to send it.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: through `&JoinHandle` one can only read the atomic state word and
+// request cancellation; neither touches the output.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> Unpin for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    /// Wraps the handle's reference; the task's output type must be `T`.
+    pub(crate) fn new(raw: RawTask) -> JoinHandle<T> {
+        JoinHandle {
+            raw,
+            _output: PhantomData,
+        }
+    }
+
+    /// Requests cancellation: the task's future is dropped at its next poll
+    /// boundary (at once if it is waiting), on a worker thread, and awaiting
+    /// the handle then gives a [`JoinError`] for which
+    /// [`is_cancelled`](JoinError::is_cancelled) is true. Cancelling a task
+    /// that already finished does nothing: its output stays available.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// magpie::run(async {
+    ///     let task = magpie::spawn(async {
+    ///         magpie::time::sleep(Duration::from_secs(3600)).await;
+    ///     });
+    ///     task.cancel();
+    ///     assert!(task.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn cancel(&self) {
+        self.raw.cancel();
+    }
+
+    /// True once the task has finished: returned, panicked or been
+    /// cancelled (asyncio's `Task.done()`).
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let task = magpie::spawn(async {});
+    ///     while !task.is_finished() {
+    ///         magpie::task::yield_now().await;
+    ///     }
+    ///     task.await.unwrap();
+    /// });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.raw.header().state.load().is_complete()
+    }
+
+    /// The task's id.
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let task = magpie::spawn(async { magpie::task::current().id() });
+    ///     let id = task.id();
+    ///     assert_eq!(task.await.unwrap(), id);
+    /// });
+    /// ```
+    pub fn id(&self) -> Id {
+        self.raw.header().id
+    }
+
+    /// The task's name, if it was spawned with one through
+    /// [`task::Builder`](crate::task::Builder).
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let task = magpie::task::Builder::new().name("worker-1").spawn(async {});
+    ///     assert_eq!(task.name(), Some("worker-1"));
+    ///     assert_eq!(magpie::spawn(async {}).name(), None);
+    /// });
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.raw.header().meta.name.as_deref()
+    }
+
+    pub(crate) fn raw(&self) -> RawTask {
+        self.raw
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut out = Poll::Pending;
+        // SAFETY: `out` is a `Poll<Result<T, JoinError>>` and `T` is the
+        // task's output type (the handle was created for it); we are the
+        // handle.
+        unsafe {
+            self.raw.try_read_output(
+                &mut out as *mut Poll<Result<T, JoinError>> as *mut (),
+                cx.waker(),
+            )
+        };
+        out
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.raw.drop_join_handle();
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

@@ -1,0 +1,193 @@
+//! The runtime's list of owned tasks: every task that has not completed.
+//!
+//! A task waiting on a waker sits in no run queue, so without this list the
+//! runtime could not find it at shutdown to drop its future, nor list it in
+//! a task dump. The list holds one reference to each task; a task leaves the
+//! list when it completes.
+//!
+//! The list is an intrusive doubly-linked list (the links live in each
+//! task's header), split into shards by task id so that spawning and
+//! completing on different workers rarely touch the same lock. Closing the
+//! list (at shutdown) is done shard by shard under each shard's lock, so a
+//! concurrent insert either lands before the close, and is then drained, or
+//! sees the shard closed and is refused: no task slips in after the drain.
+
+use super::raw::{Header, RawTask};
+use crate::loom::CachePadded;
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::Mutex;
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::ptr::NonNull;
+
+/// A task's links, guarded by the lock of the shard the task belongs to.
+pub(crate) struct Pointers {
+    prev: UnsafeCell<Option<NonNull<Header>>>,
+    next: UnsafeCell<Option<NonNull<Header>>>,
+}
+
+impl Pointers {
+    pub(crate) fn new() -> Pointers {
+        Pointers {
+            prev: UnsafeCell::new(None),
+            next: UnsafeCell::new(None),
+        }
+    }
+}
+
+struct Shard {
+    head: Option<NonNull<Header>>,
+    closed: bool,
+}
+
+// SAFETY: the raw pointers in a shard are only followed under the shard's
+// lock, and the tasks they point to are `Send + Sync`.
+unsafe impl Send for Shard {}
+
+/// Every live task of a runtime.
+pub(crate) struct OwnedTasks {
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    mask: usize,
+    closed: AtomicBool,
+    /// Tasks in the list, for metrics (approximate while tasks come and go).
+    len: AtomicUsize,
+}
+
+/// Why an insert was refused.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+impl OwnedTasks {
+    /// `shards` is rounded up to a power of two.
+    pub(crate) fn new(shards: usize) -> OwnedTasks {
+        let n = shards.max(1).next_power_of_two();
+        OwnedTasks {
+            shards: (0..n)
+                .map(|_| {
+                    CachePadded::new(Mutex::new(Shard {
+                        head: None,
+                        closed: false,
+                    }))
+                })
+                .collect(),
+            mask: n - 1,
+            closed: AtomicBool::new(false),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    fn shard(&self, header: &Header) -> &Mutex<Shard> {
+        &self.shards[header.id.as_u64() as usize & self.mask]
+    }
+
+    /// True once [`close_and_drain`](Self::close_and_drain) has begun.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Links a fresh task (taking over its list reference). Refused once
+    /// the list is closed; the caller then still owns that reference.
+    pub(crate) fn insert(&self, task: RawTask) -> Result<(), Closed> {
+        let header = task.header();
+        let mut shard = self.shard(header).lock();
+        if shard.closed {
+            return Err(Closed);
+        }
+        let node = task.as_ptr();
+        // SAFETY: we hold the shard lock, which guards the links of every
+        // task in this shard; the new task is not linked anywhere yet.
+        unsafe {
+            header.owned.prev.with_mut(|p| *p = None);
+            header.owned.next.with_mut(|p| *p = shard.head);
+            if let Some(head) = shard.head {
+                head.as_ref().owned.prev.with_mut(|p| *p = Some(node));
+            }
+        }
+        shard.head = Some(node);
+        self.len.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Unlinks a task. Returns `false` if it was not linked (the shutdown
+    /// drain took it out already); otherwise the list's reference passes to
+    /// the caller.
+    pub(crate) fn remove(&self, task: RawTask) -> bool {
+        let header = task.header();
+        let mut shard = self.shard(header).lock();
+        // SAFETY: the shard lock guards the links.
+        let removed = unsafe { Self::unlink(&mut shard, task.as_ptr()) };
+        if removed {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// # Safety
+    ///
+    /// The caller holds the lock of the shard `node` belongs to.
+    unsafe fn unlink(shard: &mut Shard, node: NonNull<Header>) -> bool {
+        // SAFETY: `node` is alive (the caller holds a reference) and its
+        // links, like those of its neighbours, are guarded by the lock.
+        unsafe {
+            let header = node.as_ref();
+            let prev = header.owned.prev.with(|p| *p);
+            let next = header.owned.next.with(|p| *p);
+            match prev {
+                Some(prev) => prev.as_ref().owned.next.with_mut(|p| *p = next),
+                None if shard.head == Some(node) => shard.head = next,
+                // Neither first nor linked after anyone: not in the list.
+                None => return false,
+            }
+            if let Some(next) = next {
+                next.as_ref().owned.prev.with_mut(|p| *p = prev);
+            }
+            header.owned.prev.with_mut(|p| *p = None);
+            header.owned.next.with_mut(|p| *p = None);
+        }
+        true
+    }
+
+    /// Closes the list (later inserts are refused) and hands every task in
+    /// it, with the list's reference, to `f`, one at a time, outside the
+    /// shard lock (so `f` may drop futures that spawn or wake).
+    pub(crate) fn close_and_drain(&self, mut f: impl FnMut(RawTask)) {
+        self.closed.store(true, Ordering::Release);
+        for shard in self.shards.iter() {
+            shard.lock().closed = true;
+        }
+        for shard in self.shards.iter() {
+            loop {
+                let task = {
+                    let mut shard = shard.lock();
+                    let Some(head) = shard.head else { break };
+                    // SAFETY: we hold the lock and `head` is linked.
+                    unsafe { Self::unlink(&mut shard, head) };
+                    RawTask::from_ptr(head)
+                };
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                f(task);
+            }
+        }
+    }
+
+    /// Visits every task in the list, shard by shard, holding each shard's
+    /// lock only while visiting that shard. `f` must be quick and must not
+    /// touch the list.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Header)) {
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            let mut cursor = shard.head;
+            while let Some(node) = cursor {
+                // SAFETY: linked tasks are alive (the list holds a
+                // reference) and their links are guarded by the lock we hold.
+                let header = unsafe { node.as_ref() };
+                f(header);
+                // SAFETY: as above.
+                cursor = unsafe { header.owned.next.with(|p| *p) };
+            }
+        }
+    }
+}

@@ -1,0 +1,626 @@
+//! Task memory: one allocation per task holding the header, the scheduler
+//! handle and the stage (the future, then its output), plus the type-erased
+//! vtable and the `RawWakerVTable` that point into it.
+//!
+//! Everything here is `unsafe` bookkeeping driven by the state word
+//! ([`super::state`]): each function states which bit or which reference
+//! gives it the right to touch which field.
+
+use super::error::JoinError;
+use super::list::Pointers;
+use super::state::{Snapshot, State, ToIdle, ToRunning, ToScheduled};
+use super::{Id, TaskMeta};
+use crate::loom::cell::UnsafeCell;
+use std::future::Future;
+use std::mem::{self, ManuallyDrop};
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+/// What a task needs from whoever runs it.
+pub(crate) trait Schedule: Send + Sync + Sized + 'static {
+    /// Puts the task in a run queue. `is_yield` is true when the task was
+    /// woken during its own poll: it must then run after the tasks already
+    /// queued.
+    fn schedule(&self, task: Notified, is_yield: bool);
+
+    /// Removes the task from the owned-tasks list. Returns `true` if it was
+    /// there: the list's reference then passes to the caller.
+    fn release(&self, task: RawTask) -> bool;
+
+    /// A task panicked and nobody will ever look at the panic: its
+    /// `JoinHandle` was dropped before or after completion without reading
+    /// the output. Diagnostics hook; must not panic.
+    fn unobserved_panic(&self, _header: &Header, _message: Option<&str>) {}
+}
+
+/// The type-independent part of a task, at the start of the allocation.
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) state: State,
+    vtable: &'static Vtable,
+    pub(crate) id: Id,
+    pub(crate) meta: TaskMeta,
+    /// Links in the owned-tasks list, guarded by the list shard's lock.
+    pub(crate) owned: Pointers,
+    /// The joiner's waker. Access is governed by `JOIN_WAKER` (see
+    /// [`super::state`]).
+    join_waker: UnsafeCell<Option<Waker>>,
+}
+
+// SAFETY: every field of `Header` is either immutable after creation (`id`,
+// `meta`, `vtable`), atomic (`state`), or an `UnsafeCell` whose access is
+// serialised by a protocol: `owned` by the list shard's lock, `join_waker`
+// by the `JOIN_WAKER`/`COMPLETE` bits. The `Waker` inside is `Send + Sync`.
+unsafe impl Send for Header {}
+// SAFETY: see `Send` above.
+unsafe impl Sync for Header {}
+
+/// The stage a task's future is in.
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+/// The whole allocation.
+#[repr(C)]
+struct Cell<F: Future, S> {
+    header: Header,
+    scheduler: S,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+/// The operations that need the concrete future and scheduler types.
+struct Vtable {
+    /// Consumes one run-queue reference and runs (or cancels) the task.
+    run: unsafe fn(NonNull<Header>),
+    /// Consumes one reference and hands the task to its scheduler.
+    schedule: unsafe fn(NonNull<Header>, bool),
+    /// Frees the allocation (reference count reached zero).
+    dealloc: unsafe fn(NonNull<Header>),
+    /// `JoinHandle::poll`.
+    try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
+    /// `JoinHandle` drop when the fast path did not apply.
+    drop_join_handle_slow: unsafe fn(NonNull<Header>),
+    /// Runtime shutdown: cancel the task if nobody is polling it.
+    shutdown: unsafe fn(NonNull<Header>),
+}
+
+const fn vtable<F: Future, S: Schedule>() -> &'static Vtable {
+    &Vtable {
+        run: run::<F, S>,
+        schedule: schedule::<F, S>,
+        dealloc: dealloc::<F, S>,
+        try_read_output: try_read_output::<F, S>,
+        drop_join_handle_slow: drop_join_handle_slow::<F, S>,
+        shutdown: shutdown::<F, S>,
+    }
+}
+
+/// A pointer to a task, without a reference of its own. The caller must
+/// hold a reference (or otherwise know the task is alive) while using it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawTask {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: a `RawTask` is a pointer to a `Header`, which is `Send + Sync`;
+// every operation on it goes through the state word's protocol.
+unsafe impl Send for RawTask {}
+// SAFETY: as above.
+unsafe impl Sync for RawTask {}
+
+impl RawTask {
+    /// Allocates a task in its initial state (scheduled, joinable, three
+    /// references: the returned `JoinHandle`'s, the first run-queue entry's
+    /// and the owned list's).
+    pub(crate) fn new<F, S>(future: F, scheduler: S, id: Id, meta: TaskMeta) -> RawTask
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        S: Schedule,
+    {
+        let cell = Box::new(Cell {
+            header: Header {
+                state: State::new(),
+                vtable: vtable::<F, S>(),
+                id,
+                meta,
+                owned: Pointers::new(),
+                join_waker: UnsafeCell::new(None),
+            },
+            scheduler,
+            stage: UnsafeCell::new(Stage::Running(future)),
+        });
+        let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
+        RawTask { ptr }
+    }
+
+    pub(crate) fn from_ptr(ptr: NonNull<Header>) -> RawTask {
+        RawTask { ptr }
+    }
+
+    pub(crate) fn as_ptr(self) -> NonNull<Header> {
+        self.ptr
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: the caller of every `RawTask` method holds a reference to
+        // the task, so the allocation is alive; the header is only read
+        // through shared references.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    fn vtable(&self) -> &'static Vtable {
+        self.header().vtable
+    }
+
+    /// Releases one reference, freeing the task if it was the last.
+    pub(crate) fn drop_reference(self) {
+        if self.header().state.ref_dec(1) {
+            // SAFETY: that was the last reference: nobody else can reach the
+            // task any more.
+            unsafe { (self.vtable().dealloc)(self.ptr) }
+        }
+    }
+
+    /// Releases `n` references at once.
+    pub(crate) fn drop_references(self, n: usize) {
+        if n > 0 && self.header().state.ref_dec(n) {
+            // SAFETY: those were the last references.
+            unsafe { (self.vtable().dealloc)(self.ptr) }
+        }
+    }
+
+    /// Consumes one reference (taken by the caller via a state transition)
+    /// and submits the task to its scheduler.
+    pub(crate) fn schedule(self, is_yield: bool) {
+        // SAFETY: the caller passes the reference it holds to the scheduler.
+        unsafe { (self.vtable().schedule)(self.ptr, is_yield) }
+    }
+
+    /// `JoinHandle::poll`: writes `Poll::Ready(output)` to `dst` if the task
+    /// completed, otherwise registers `waker`.
+    ///
+    /// # Safety
+    ///
+    /// `dst` must point to a `Poll<Result<T, JoinError>>` where `T` is the
+    /// task's output type, and the caller must be the `JoinHandle`.
+    pub(crate) unsafe fn try_read_output(self, dst: *mut (), waker: &Waker) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.vtable().try_read_output)(self.ptr, dst, waker) }
+    }
+
+    /// `JoinHandle` drop: clears join interest and releases the handle's
+    /// reference.
+    pub(crate) fn drop_join_handle(self) {
+        if self.header().state.drop_join_handle_fast() {
+            return;
+        }
+        // SAFETY: only the `JoinHandle` calls this, once, with its reference.
+        unsafe { (self.vtable().drop_join_handle_slow)(self.ptr) }
+    }
+
+    /// Runtime shutdown: cancels the task if nobody is polling it (its
+    /// future is dropped on this thread). Does not release any reference.
+    pub(crate) fn shutdown(self) {
+        // SAFETY: the caller holds a reference (the owned list's).
+        unsafe { (self.vtable().shutdown)(self.ptr) }
+    }
+
+    /// `JoinHandle::cancel`.
+    pub(crate) fn cancel(self) {
+        if self.header().state.transition_to_cancelled() {
+            // The transition took a reference for the run-queue entry.
+            self.schedule(false);
+        }
+    }
+}
+
+/// A reference to a task that is due to run: a run-queue entry. Owns one
+/// reference.
+pub(crate) struct Notified(RawTask);
+
+// SAFETY: see `RawTask`; the reference it owns may be released anywhere.
+unsafe impl Send for Notified {}
+
+impl Notified {
+    /// Wraps a reference the caller owns.
+    pub(crate) fn from_raw(raw: RawTask) -> Notified {
+        Notified(raw)
+    }
+
+    /// Gives up ownership of the reference (to put the pointer in an atomic
+    /// slot); [`Notified::from_raw`] takes it back.
+    pub(crate) fn into_raw(self) -> RawTask {
+        ManuallyDrop::new(self).0
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        self.0.header()
+    }
+
+    /// Runs the task: polls it (or cancels it), consuming this entry.
+    pub(crate) fn run(self) {
+        let raw = self.into_raw();
+        // SAFETY: we pass our run-queue reference on to `run`.
+        unsafe { (raw.vtable().run)(raw.ptr) }
+    }
+}
+
+impl Drop for Notified {
+    fn drop(&mut self) {
+        self.0.drop_reference();
+    }
+}
+
+/// Typed access to a task's allocation.
+struct Harness<F: Future, S: Schedule> {
+    cell: NonNull<Cell<F, S>>,
+}
+
+impl<F: Future, S: Schedule> Harness<F, S> {
+    /// # Safety
+    ///
+    /// `ptr` must point to the header of a live `Cell<F, S>`.
+    unsafe fn from_raw(ptr: NonNull<Header>) -> Self {
+        Harness { cell: ptr.cast() }
+    }
+
+    fn cell(&self) -> &Cell<F, S> {
+        // SAFETY: `from_raw`'s contract: the cell is alive while the harness
+        // is used, and it is only ever accessed through shared references
+        // (mutation goes through `UnsafeCell`s and atomics).
+        unsafe { self.cell.as_ref() }
+    }
+
+    fn header(&self) -> &Header {
+        &self.cell().header
+    }
+
+    fn raw(&self) -> RawTask {
+        RawTask {
+            ptr: self.cell.cast(),
+        }
+    }
+
+    fn state(&self) -> &State {
+        &self.header().state
+    }
+
+    /// Polls the future once. Called with `RUNNING` set by this thread.
+    fn poll_future(&self) -> std::thread::Result<Poll<F::Output>> {
+        let waker = ManuallyDrop::new(waker_ref(self.header()));
+        let mut cx = Context::from_waker(&waker);
+        let _current = crate::runtime::context::set_current_task(self.cell.cast());
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            self.cell().stage.with_mut(|stage| {
+                // SAFETY: we own `RUNNING`, so nobody else touches the stage;
+                // the future is pinned because the allocation never moves
+                // and the stage is only replaced after the future is done.
+                match unsafe { &mut *stage } {
+                    Stage::Running(future) => unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
+                    _ => unreachable!("a task in RUNNING state has no future"),
+                }
+            })
+        }))
+    }
+
+    /// Moves the future out of the stage and drops it, catching a panic from
+    /// its destructor. Called with `RUNNING` set by this thread.
+    fn drop_future(&self) -> std::thread::Result<()> {
+        // SAFETY: we own `RUNNING`; the value is moved out first so a
+        // panicking destructor cannot leave the stage half-dropped.
+        let stage = self
+            .cell()
+            .stage
+            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
+        panic::catch_unwind(AssertUnwindSafe(move || drop(stage)))
+    }
+
+    fn run(self) {
+        match self.state().transition_to_running() {
+            ToRunning::Stale => self.raw().drop_reference(),
+            ToRunning::Cancel => self.cancel_and_complete(true),
+            ToRunning::Poll => self.poll(),
+        }
+    }
+
+    fn poll(self) {
+        let output = match self.poll_future() {
+            Ok(Poll::Pending) => {
+                match self.state().transition_to_idle() {
+                    ToIdle::Idle { dealloc } => {
+                        // The owned list holds a reference while the task is
+                        // not complete, so ours was never the last.
+                        debug_assert!(!dealloc);
+                    }
+                    ToIdle::Rescheduled => {
+                        self.cell()
+                            .scheduler
+                            .schedule(Notified::from_raw(self.raw()), true);
+                    }
+                    ToIdle::Cancel => self.cancel_and_complete(true),
+                }
+                return;
+            }
+            Ok(Poll::Ready(value)) => match self.drop_future() {
+                Ok(()) => Ok(value),
+                Err(panic) => {
+                    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
+                    Err(self.panic_error(panic))
+                }
+            },
+            Err(panic) => {
+                // The future panicked; drop what is left of it. A second
+                // panic from its destructor is swallowed: the first one is
+                // what the joiner needs to see.
+                let _ = self.drop_future();
+                Err(self.panic_error(panic))
+            }
+        };
+        self.complete(output, true);
+    }
+
+    fn panic_error(&self, payload: Box<dyn std::any::Any + Send>) -> JoinError {
+        let h = self.header();
+        JoinError::panic(h.id, h.meta.name.clone(), payload)
+    }
+
+    /// Drops the future (cancellation) and completes the task with a
+    /// cancelled error, or with the panic of the future's destructor.
+    fn cancel_and_complete(self, from_run_queue: bool) {
+        let output = match self.drop_future() {
+            Ok(()) => Err(JoinError::cancelled(
+                self.header().id,
+                self.header().meta.name.clone(),
+            )),
+            Err(panic) => Err(self.panic_error(panic)),
+        };
+        self.complete(output, from_run_queue);
+    }
+
+    /// Stores the output, publishes `COMPLETE`, wakes the joiner, leaves the
+    /// owned list and releases references. `from_run_queue`: the caller
+    /// holds a run-queue reference to release too.
+    fn complete(self, output: Result<F::Output, JoinError>, from_run_queue: bool) {
+        // SAFETY: we own `RUNNING`, and the future was moved out, so the
+        // stage is `Consumed`: writing it drops nothing.
+        self.cell()
+            .stage
+            .with_mut(|stage| unsafe { *stage = Stage::Finished(output) });
+
+        let prev = self.state().transition_to_complete();
+        if !prev.is_join_interested() {
+            // Nobody will read the output: it is ours to drop.
+            self.drop_output_catching();
+        } else if prev.is_join_waker_set() {
+            self.wake_joiner();
+        }
+
+        let released = self.cell().scheduler.release(self.raw());
+        self.raw()
+            .drop_references(from_run_queue as usize + released as usize);
+    }
+
+    fn drop_output_catching(&self) {
+        // SAFETY: after `COMPLETE` without join interest the output belongs
+        // to the completing party, which is us; nobody else reads it.
+        let stage = self
+            .cell()
+            .stage
+            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
+        if let Stage::Finished(Err(err)) = &stage {
+            if err.is_panic() {
+                self.cell()
+                    .scheduler
+                    .unobserved_panic(self.header(), err.panic_message());
+            }
+        }
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(stage)));
+    }
+
+    /// Wakes the joiner after completion, then hands the waker slot back.
+    fn wake_joiner(&self) {
+        let header = self.header();
+        // SAFETY: `JOIN_WAKER` is set and `COMPLETE` is published, so the
+        // handle will not write the slot until we clear `JOIN_WAKER`; a
+        // shared read is allowed.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            header.join_waker.with(|waker| {
+                if let Some(waker) = unsafe { &*waker } {
+                    waker.wake_by_ref();
+                }
+            })
+        }));
+        let prev = header.state.unset_join_waker_after_complete();
+        if !prev.is_join_interested() {
+            // The handle was dropped while we held the slot and left the
+            // waker to us.
+            // SAFETY: `JOIN_WAKER` is now clear and the handle is gone, so we
+            // are the only party that can reach the slot.
+            let waker = header.join_waker.with_mut(|w| unsafe { (*w).take() });
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(waker)));
+        }
+    }
+
+    /// Takes the output after `COMPLETE`, for the `JoinHandle`.
+    fn take_output(&self) -> Result<F::Output, JoinError> {
+        // SAFETY: called by the `JoinHandle` after observing `COMPLETE` with
+        // join interest, which makes the output the handle's.
+        let stage = self
+            .cell()
+            .stage
+            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
+        match stage {
+            Stage::Finished(output) => output,
+            _ => panic!("`JoinHandle` polled again after it returned `Poll::Ready`"),
+        }
+    }
+
+    /// Registers the joiner's waker. Returns `true` if the task is complete
+    /// (the output can be read), `false` if the waker is registered.
+    fn register_join_waker(&self, snapshot: Snapshot, waker: &Waker) -> bool {
+        let header = self.header();
+        if snapshot.is_join_waker_set() {
+            // SAFETY: while `JOIN_WAKER` is set the runtime only reads the
+            // slot, so a shared read here is allowed.
+            let same = header.join_waker.with(|w| {
+                unsafe { &*w }
+                    .as_ref()
+                    .is_some_and(|current| current.will_wake(waker))
+            });
+            if same {
+                return false;
+            }
+            if header.state.unset_join_waker().is_err() {
+                return true;
+            }
+        }
+        // `JOIN_WAKER` is clear: the slot is ours.
+        // SAFETY: with `JOIN_WAKER` clear and `COMPLETE` not yet seen, the
+        // runtime never touches the slot.
+        let old = header
+            .join_waker
+            .with_mut(|w| unsafe { (*w).replace(waker.clone()) });
+        drop(old);
+        header.state.set_join_waker().is_err()
+    }
+}
+
+unsafe fn run<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the vtable is only installed on a `Cell<F, S>`.
+    unsafe { Harness::<F, S>::from_raw(ptr) }.run();
+}
+
+unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>, is_yield: bool) {
+    // SAFETY: the vtable is only installed on a `Cell<F, S>`.
+    let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
+    harness
+        .cell()
+        .scheduler
+        .schedule(Notified::from_raw(harness.raw()), is_yield);
+}
+
+unsafe fn dealloc<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the reference count reached zero, so this is the only pointer
+    // to the allocation, which was made by `Box::new` in `RawTask::new`.
+    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
+}
+
+unsafe fn try_read_output<F: Future, S: Schedule>(
+    ptr: NonNull<Header>,
+    dst: *mut (),
+    waker: &Waker,
+) {
+    // SAFETY: the vtable is only installed on a `Cell<F, S>`.
+    let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
+    let snapshot = harness.state().load();
+    if !snapshot.is_complete() && !harness.register_join_waker(snapshot, waker) {
+        return;
+    }
+    let output = harness.take_output();
+    // SAFETY: `RawTask::try_read_output`'s contract: `dst` points to a
+    // `Poll<Result<F::Output, JoinError>>`.
+    unsafe { *dst.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(output) };
+}
+
+unsafe fn drop_join_handle_slow<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the vtable is only installed on a `Cell<F, S>`.
+    let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
+    let header = harness.header();
+    let prev = header.state.drop_join_interest();
+    let mut output = None;
+    let mut waker = None;
+    if prev.is_complete() {
+        // The output is ours (the handle's); the waker slot too, unless the
+        // runtime still holds it, in which case it will drop the waker.
+        // SAFETY: `COMPLETE` with join interest makes the output ours.
+        output = Some(
+            harness
+                .cell()
+                .stage
+                .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) }),
+        );
+        if !prev.is_join_waker_set() {
+            // SAFETY: `JOIN_WAKER` is clear: the slot is ours.
+            waker = header.join_waker.with_mut(|w| unsafe { (*w).take() });
+        }
+    } else {
+        // SAFETY: the transition cleared `JOIN_WAKER` before `COMPLETE`, so
+        // the runtime will never read the slot: it is ours.
+        waker = header.join_waker.with_mut(|w| unsafe { (*w).take() });
+    }
+    if let Some(Stage::Finished(Err(err))) = &output {
+        if err.is_panic() {
+            harness
+                .cell()
+                .scheduler
+                .unobserved_panic(header, err.panic_message());
+        }
+    }
+    // Release our reference before running destructors, so that a panicking
+    // destructor cannot leak the task.
+    harness.raw().drop_reference();
+    drop(waker);
+    drop(output);
+}
+
+unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the vtable is only installed on a `Cell<F, S>`.
+    let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
+    if harness.state().transition_to_shutdown() {
+        harness.cancel_and_complete(false);
+    }
+}
+
+// ---- Wakers ---------------------------------------------------------------
+//
+// A task's waker is a pointer to its header with this vtable. `clone` takes a
+// reference, `drop` releases one, `wake` consumes one: none allocates.
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+/// A waker for the task that does not own a reference: only valid while the
+/// caller holds one (the worker polling the task does).
+fn waker_ref(header: &Header) -> Waker {
+    let raw = RawWaker::new(header as *const Header as *const (), &WAKER_VTABLE);
+    // SAFETY: the vtable functions uphold the `RawWaker` contract; this
+    // instance is wrapped in `ManuallyDrop` by the caller, so it never
+    // releases the reference it does not own.
+    unsafe { Waker::from_raw(raw) }
+}
+
+fn header_raw(ptr: *const ()) -> RawTask {
+    // SAFETY: wakers are only built from non-null header pointers.
+    RawTask::from_ptr(unsafe { NonNull::new_unchecked(ptr as *mut Header) })
+}
+
+unsafe fn waker_clone(ptr: *const ()) -> RawWaker {
+    header_raw(ptr).header().state.ref_inc();
+    RawWaker::new(ptr, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(ptr: *const ()) {
+    let raw = header_raw(ptr);
+    match raw.header().state.transition_to_scheduled_by_val() {
+        ToScheduled::Submit => raw.schedule(false),
+        ToScheduled::Nothing => {}
+        // SAFETY: the waker's reference was the last one.
+        ToScheduled::Dealloc => unsafe { (raw.vtable().dealloc)(raw.ptr) },
+    }
+}
+
+unsafe fn waker_wake_by_ref(ptr: *const ()) {
+    let raw = header_raw(ptr);
+    if raw.header().state.transition_to_scheduled_by_ref() == ToScheduled::Submit {
+        raw.schedule(false);
+    }
+}
+
+unsafe fn waker_drop(ptr: *const ()) {
+    header_raw(ptr).drop_reference();
+}
