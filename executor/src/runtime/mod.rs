@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 pub struct Runtime {
     handle: Handle,
     threads: Vec<thread::JoinHandle<()>>,
+    monitor: Option<thread::JoinHandle<()>>,
     exits: Arc<ExitLatch>,
     shut_down: bool,
 }
@@ -78,6 +79,7 @@ impl Runtime {
         let mut runtime = Runtime {
             handle: Handle::from_shared(shared.clone()),
             threads: Vec::with_capacity(n),
+            monitor: None,
             exits: exits.clone(),
             shut_down: false,
         };
@@ -109,6 +111,19 @@ impl Runtime {
                     for _ in index..n {
                         runtime.exits.count_down();
                     }
+                    drop(runtime);
+                    return Err(err);
+                }
+            }
+        }
+        if !crate::loom::IS_LOOM {
+            let shared = shared.clone();
+            let monitor = thread::Builder::new()
+                .name("magpie-monitor".to_owned())
+                .spawn(move || scheduler::monitor::run(shared));
+            match monitor {
+                Ok(handle) => runtime.monitor = Some(handle),
+                Err(err) => {
                     drop(runtime);
                     return Err(err);
                 }
@@ -211,6 +226,10 @@ impl Runtime {
             context::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, shared)));
         let all_exited = self.exits.wait(on_own_worker as usize, deadline);
         shared.shutdown_tasks();
+        if let Some(monitor) = self.monitor.take() {
+            // The monitor leaves its loop as soon as it sees the flag.
+            let _ = monitor.join();
+        }
         if all_exited && !on_own_worker {
             for thread in self.threads.drain(..) {
                 let _ = thread.join();

@@ -118,9 +118,10 @@ impl Idle {
         c.num_searching() == 0 && c.num_unparked() < self.num_workers
     }
 
-    /// Rule 1. Call after pushing a task; returns the worker to unpark.
+    /// Rule 1. Call after pushing a task; returns the worker to unpark, and
+    /// whether every worker was parked until now.
     #[inline]
-    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+    pub(crate) fn worker_to_notify(&self) -> Option<(usize, bool)> {
         // Pairs with the fence in `transition_worker_to_parked`.
         fence(Ordering::SeqCst);
         if !self.should_wake(self.counters()) {
@@ -130,7 +131,7 @@ impl Idle {
     }
 
     #[cold]
-    fn notify_slow(&self) -> Option<usize> {
+    fn notify_slow(&self) -> Option<(usize, bool)> {
         let mut sleepers = self.sleepers.lock();
         // `num_unparked` only changes under this lock; `num_searching` may
         // have risen, in which case that searcher will find the task.
@@ -138,9 +139,11 @@ impl Idle {
             return None;
         }
         let worker = sleepers.pop()?;
-        self.state
-            .fetch_add(SEARCHING_ONE + UNPARKED_ONE, Ordering::SeqCst);
-        Some(worker)
+        let prev = Counters(
+            self.state
+                .fetch_add(SEARCHING_ONE + UNPARKED_ONE, Ordering::SeqCst),
+        );
+        Some((worker, prev.num_unparked() == 0))
     }
 
     /// Rule 2. Returns whether the worker may search.
@@ -211,7 +214,7 @@ mod tests {
         let idle = Idle::new(2);
         assert!(!idle.transition_worker_to_parked(1, false));
         assert_eq!(idle.num_parked(), 1);
-        assert_eq!(idle.worker_to_notify(), Some(1));
+        assert_eq!(idle.worker_to_notify(), Some((1, false)));
         assert_eq!(idle.num_searching(), 1);
         // A searcher exists now: a second push wakes nobody.
         assert_eq!(idle.worker_to_notify(), None);

@@ -4,17 +4,23 @@
 //! * [`queue`]: the run queues (crossbeam-deque, or a loom-visible stand-in).
 //! * [`idle`]: the park/unpark protocol and why it loses no wakeup.
 //! * [`park`]: putting one worker thread to sleep.
+//! * [`monitor`]: the thread that rescues work queued behind a long poll.
+//! * [`stats`]: per-worker counters.
 //!
 //! [`Shared`] is what every worker, every task and every `Handle` points to.
 
 pub(crate) mod idle;
+pub(crate) mod monitor;
 pub(crate) mod park;
 pub(crate) mod queue;
+pub(crate) mod stats;
 pub(crate) mod worker;
 
 use self::idle::Idle;
+use self::monitor::Monitor;
 use self::park::Parker;
 use self::queue::{Injector, Local, Stealer};
+use self::stats::WorkerStats;
 use self::worker::LifoSlot;
 use crate::loom::CachePadded;
 use crate::loom::sync::Arc;
@@ -35,6 +41,7 @@ pub(crate) struct Remote {
     pub(crate) stealer: Stealer,
     pub(crate) lifo: LifoSlot,
     pub(crate) parker: Parker,
+    pub(crate) stats: WorkerStats,
 }
 
 /// State shared by the workers, the tasks and the handles of one runtime.
@@ -44,6 +51,7 @@ pub(crate) struct Shared {
     pub(crate) idle: Idle,
     pub(crate) owned: OwnedTasks,
     pub(crate) config: Config,
+    pub(crate) monitor: Monitor,
     shutdown: AtomicBool,
 }
 
@@ -60,6 +68,7 @@ impl Shared {
                 stealer,
                 lifo: LifoSlot::new(),
                 parker: Parker::new(),
+                stats: WorkerStats::new(),
             }));
         }
         let shards = if crate::loom::IS_LOOM { 2 } else { 4 * n };
@@ -69,6 +78,7 @@ impl Shared {
             idle: Idle::new(n),
             owned: OwnedTasks::new(shards),
             config,
+            monitor: Monitor::new(),
             shutdown: AtomicBool::new(false),
         });
         (shared, locals)
@@ -87,8 +97,12 @@ impl Shared {
     /// Rule 1 of the park protocol: wake a sleeper if nobody is searching.
     #[inline]
     pub(crate) fn notify_parked(&self) {
-        if let Some(index) = self.idle.worker_to_notify() {
+        if let Some((index, all_were_parked)) = self.idle.worker_to_notify() {
             self.remotes[index].parker.unpark();
+            if all_were_parked {
+                // The monitor sleeps long while nobody works; work resumes.
+                self.monitor.parker.unpark();
+            }
         }
     }
 
@@ -111,6 +125,7 @@ impl Shared {
         for remote in self.remotes.iter() {
             remote.parker.unpark();
         }
+        self.monitor.parker.unpark();
     }
 
     /// Shutdown, after the workers stopped (or were given up on): cancels

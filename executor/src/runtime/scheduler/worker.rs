@@ -23,8 +23,9 @@
 //! goes to the back of the deque, never the LIFO slot: everything queued
 //! runs before it is polled again.
 
-use super::Shared;
 use super::queue::{Local, Stolen};
+use super::stats::WorkerStats;
+use super::{Remote, Shared};
 use crate::loom::IS_LOOM;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicPtr, Ordering};
@@ -101,8 +102,20 @@ impl Worker {
         }
     }
 
+    fn remote(&self) -> &Remote {
+        &self.shared.remotes[self.index]
+    }
+
     fn lifo(&self) -> &LifoSlot {
-        &self.shared.remotes[self.index].lifo
+        &self.remote().lifo
+    }
+
+    /// Records a steal that returned one task and left the rest of its
+    /// batch in the local deque (which was empty before).
+    fn count_steal(&self) {
+        let stats = &self.remote().stats;
+        WorkerStats::add(&stats.steal_operations, 1);
+        WorkerStats::add(&stats.steals, 1 + self.local.len() as u64);
     }
 
     /// The worker thread's body: runs tasks until shutdown.
@@ -194,10 +207,14 @@ impl Worker {
                     continue;
                 }
                 match remotes[victim].stealer.steal_into(&self.local, STEAL_LIMIT) {
-                    Stolen::Task(task) => return Some(task),
+                    Stolen::Task(task) => {
+                        self.count_steal();
+                        return Some(task);
+                    }
                     Stolen::Retry => retry = true,
                     Stolen::Empty => {
                         if let Some(task) = remotes[victim].lifo.take() {
+                            self.count_steal();
                             return Some(task);
                         }
                     }
@@ -222,6 +239,8 @@ impl Worker {
                 self.shared.notify_parked();
             }
         }
+        let stats = &self.remote().stats;
+        WorkerStats::add(&stats.polls, 1);
         task.run();
         let mut lifo_polls = 0;
         while let Some(task) = self.lifo().take() {
@@ -231,6 +250,8 @@ impl Worker {
                 break;
             }
             lifo_polls += 1;
+            WorkerStats::add(&stats.polls, 1);
+            WorkerStats::add(&stats.lifo_hits, 1);
             task.run();
         }
     }
@@ -267,7 +288,8 @@ impl Worker {
             shared.notify_if_work_pending();
         }
         core.is_searching = false;
-        let parker = &shared.remotes[self.index].parker;
+        WorkerStats::add(&self.remote().stats.parks, 1);
+        let parker = &self.remote().parker;
         loop {
             parker.park(None);
             if shared.is_shutdown() {

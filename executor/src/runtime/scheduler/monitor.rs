@@ -1,0 +1,61 @@
+//! The monitor: a small thread that watches the workers from outside.
+//!
+//! Every [`INTERVAL`] while any worker is awake, it looks at each worker's
+//! poll counter. A worker whose counter has not moved since the last look
+//! is inside one long poll; if work is queued behind it (in its LIFO slot or
+//! its deque) the monitor wakes a sleeping worker to steal it. This is what
+//! keeps the LIFO slot from hiding a task behind a CPU-bound poll
+//! (tokio-rs/tokio#4941) without waking a sleeper every time the slot is
+//! filled, which would cost every message-passing workload a thread wakeup.
+//!
+//! When every worker is asleep the monitor sleeps too, for at most
+//! [`IDLE_INTERVAL`], and the notifier that wakes the first worker wakes the
+//! monitor as well.
+//!
+//! The monitor does not run under loom (no clock, and loom's thread limit).
+
+use super::Shared;
+use super::park::Parker;
+use super::stats::WorkerStats;
+use crate::loom::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the monitor looks while workers are busy.
+pub(crate) const INTERVAL: Duration = Duration::from_millis(1);
+
+/// How long it sleeps at most while every worker is parked.
+pub(crate) const IDLE_INTERVAL: Duration = Duration::from_millis(100);
+
+pub(crate) struct Monitor {
+    pub(crate) parker: Parker,
+}
+
+impl Monitor {
+    pub(crate) fn new() -> Monitor {
+        Monitor {
+            parker: Parker::new(),
+        }
+    }
+}
+
+/// The monitor thread's body.
+pub(crate) fn run(shared: Arc<Shared>) {
+    let n = shared.remotes.len();
+    let mut last_polls = vec![u64::MAX; n];
+    while !shared.is_shutdown() {
+        let all_parked = shared.idle.num_parked() == n;
+        let interval = if all_parked { IDLE_INTERVAL } else { INTERVAL };
+        shared.monitor.parker.park(Some(Instant::now() + interval));
+        if shared.is_shutdown() {
+            break;
+        }
+        for (remote, last) in shared.remotes.iter().zip(last_polls.iter_mut()) {
+            let polls = WorkerStats::get(&remote.stats.polls);
+            let stuck = polls == *last;
+            *last = polls;
+            if stuck && (!remote.lifo.is_empty() || !remote.stealer.is_empty()) {
+                shared.notify_parked();
+            }
+        }
+    }
+}
