@@ -1,0 +1,199 @@
+//! [`Event`]: asyncio's `Event`.
+
+use core::fmt;
+use core::task::{Context, Poll};
+
+use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+use crate::wait_list::{Status, WAITERS, WaitList, WaitOp, Waiter, wait_future};
+
+/// The event is set.
+const SET: usize = 1 << 1;
+
+/// A flag that tasks can wait for (asyncio's `Event`).
+///
+/// [`set`](Event::set) sets the flag and wakes every task waiting in
+/// [`wait`](Event::wait); while the flag is set, `wait` returns at once.
+/// [`clear`](Event::clear) resets it.
+///
+/// # Fairness
+///
+/// `set` wakes all waiters, oldest first. A waiter that started waiting
+/// before `set` is woken even if `clear` follows immediately; one that
+/// starts after a `clear` waits for the next `set`.
+///
+/// # Cancellation
+///
+/// Dropping a [`Wait`] future is safe at any point; it never absorbs a
+/// wakeup meant for someone else (every waiter is woken by `set`).
+///
+/// # Examples
+///
+/// ```
+/// use magpie_sync::Event;
+///
+/// let ready = Event::new();
+/// futures::executor::block_on(async {
+///     let waiter = async {
+///         ready.wait().await;
+///         "woken"
+///     };
+///     let setter = async { ready.set() };
+///     let (woken, ()) = futures::join!(waiter, setter);
+///     assert_eq!(woken, "woken");
+/// });
+/// assert!(ready.is_set());
+/// ```
+pub struct Event {
+    list: WaitList,
+}
+
+impl Event {
+    /// A clear event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!magpie_sync::Event::new().is_set());
+    /// ```
+    pub fn new() -> Self {
+        Event {
+            list: WaitList::new(0, ()),
+        }
+    }
+
+    /// Sets the flag and wakes every waiting task. Does nothing if it is
+    /// already set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = magpie_sync::Event::new();
+    /// event.set();
+    /// futures::executor::block_on(event.wait()); // returns at once
+    /// ```
+    pub fn set(&self) {
+        let state = self.list.state();
+        let mut s = state.load(Acquire);
+        loop {
+            if s & SET != 0 {
+                return;
+            }
+            if s & WAITERS != 0 {
+                break;
+            }
+            match state.compare_exchange_weak(s, s | SET, AcqRel, Acquire) {
+                Ok(_) => return,
+                Err(actual) => s = actual,
+            }
+        }
+        // Somebody waits: set the flag with the lock held, so that exactly
+        // the waiters linked before it are the ones woken.
+        let locked = self.list.lock();
+        if state.fetch_or(SET, AcqRel) & SET == 0 {
+            locked.notify_all();
+        }
+    }
+
+    /// Clears the flag.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = magpie_sync::Event::new();
+    /// event.set();
+    /// event.clear();
+    /// assert!(!event.is_set());
+    /// ```
+    pub fn clear(&self) {
+        self.list.state().fetch_and(!SET, Release);
+    }
+
+    /// Whether the flag is set. This is the non-blocking form of
+    /// [`wait`](Event::wait).
+    pub fn is_set(&self) -> bool {
+        self.list.state().load(Acquire) & SET != 0
+    }
+
+    /// Waits until the flag is set; returns at once if it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let event = Arc::new(magpie_sync::Event::new());
+    /// let setter = event.clone();
+    /// std::thread::spawn(move || setter.set());
+    /// futures::executor::block_on(event.wait());
+    /// ```
+    pub fn wait(&self) -> Wait<'_> {
+        Wait::from_op(WaitForSet { event: self })
+    }
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Event::new()
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("set", &self.is_set())
+            .finish()
+    }
+}
+
+struct WaitForSet<'a> {
+    event: &'a Event,
+}
+
+impl WaitOp for WaitForSet<'_> {
+    type Output = ();
+
+    fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            match me.status() {
+                Status::Idle => {
+                    if self.event.is_set() {
+                        return Poll::Ready(());
+                    }
+                    let mut locked = self.event.list.lock();
+                    let linked = locked.enqueue(me, 1, cx.waker(), |s| {
+                        if s & SET != 0 { None } else { Some(s) }
+                    });
+                    return if linked {
+                        Poll::Pending
+                    } else {
+                        Poll::Ready(())
+                    };
+                }
+                Status::Waiting => {
+                    let mut locked = self.event.list.lock();
+                    if let Some(mut mine) = locked.mine(me) {
+                        mine.set_waker(cx.waker());
+                        return Poll::Pending;
+                    }
+                }
+                Status::Granted | Status::Closed => {
+                    me.take_grant();
+                    me.take_closed();
+                    return Poll::Ready(());
+                }
+            }
+        }
+    }
+
+    fn cancel(&mut self, me: &mut Waiter<'_>) {
+        if me.status() == Status::Waiting && self.event.list.lock().remove(me).is_some() {
+            return;
+        }
+        // Woken by `set`: nothing to pass on, every waiter was woken.
+        me.take_grant();
+    }
+}
+
+wait_future! {
+    /// The future returned by [`Event::wait`].
+    pub struct Wait['a]['a](WaitForSet<'a>) -> ();
+}

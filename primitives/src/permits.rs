@@ -1,0 +1,483 @@
+//! Permits: a fair counting resource built on the wait list.
+//!
+//! [`Lock`](crate::Lock) (one permit), [`RwLock`](crate::RwLock) (a reader
+//! takes one, a writer takes them all), [`Semaphore`](crate::Semaphore) and
+//! the queues' counts of items and free slots are all [`Permits`]. This
+//! module is where the fairness policy lives; it contains no `unsafe`.
+//!
+//! # The state word
+//!
+//! ```text
+//!  usize::BITS-1 .. 4   3        2       1         0
+//! [ free permits    | CLOSED | WOKEN | HANDOFF | WAITERS ]
+//! ```
+//!
+//! * `WAITERS` (owned by the wait list): somebody is waiting.
+//! * `HANDOFF`: the first waiter is *reserved*: released permits must be
+//!   given to it, and the fast path may not take free permits. Set when the
+//!   policy is strict (whenever anybody waits), when the first waiter has
+//!   been assigned part of what it asked for (it needs more than is free; a
+//!   stream of small requests must not nibble its share away), or when it is
+//!   starving (see `wait_list.rs`).
+//! * `WOKEN`: the first waiter has been woken to retry and has not polled
+//!   yet. While it is set (and `HANDOFF` is not), a release just adds its
+//!   permits to the word: the woken waiter will take them, or pass the
+//!   chance on.
+//! * `CLOSED`: acquires fail (or, for a queue's items, fail once no permit is
+//!   left).
+//!
+//! # The fast paths
+//!
+//! Acquire: one compare-and-swap, if `HANDOFF` is clear and enough permits
+//! are free. Release: one compare-and-swap, if nobody waits, or if a woken
+//! waiter is about to retry. Everything else takes the lock and calls
+//! [`Permits::settle`], the single place that decides who gets what.
+//!
+//! # `settle`
+//!
+//! With the lock held, `settle` takes every free permit in hand (setting
+//! `HANDOFF` meanwhile, so no fast path runs), adds what is being released,
+//! and walks the list from the head:
+//!
+//! * closed: every waiter is unlinked as `CLOSED`, its assigned permits
+//!   returned;
+//! * the head can be satisfied, and it is reserved (strict policy, partial
+//!   assignment, starving) or it is the very waiter that is polling: it is
+//!   granted, and `settle` moves to the next head;
+//! * the head can be satisfied but is not reserved (eventual policy): the
+//!   permits go back to the word, the head is woken to retry (`WOKEN`);
+//!   whoever asks first gets them;
+//! * the head cannot be satisfied: what is in hand is assigned to it, and it
+//!   becomes reserved.
+//!
+//! Finally the rest is put back and `HANDOFF`/`WOKEN` are set to describe
+//! the new head.
+
+use core::task::{Context, Poll};
+use std::cell::Cell;
+use std::marker::PhantomData;
+
+use crate::error::{AcquireError, TryAcquireError};
+use crate::fairness::Fairness;
+use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::wait_list::{Locked, Outcome, Status, WAITERS, WaitList, Waiter};
+
+/// The first waiter is reserved; see the module documentation.
+const HANDOFF: usize = 1 << 1;
+/// The first waiter was woken to retry and has not polled yet.
+const WOKEN: usize = 1 << 2;
+/// Closed.
+const CLOSED: usize = 1 << 3;
+const FLAGS: usize = WAITERS | HANDOFF | WOKEN | CLOSED;
+const SHIFT: u32 = 4;
+
+/// The most permits a [`Permits`] can hold.
+pub(crate) const MAX_PERMITS: usize = usize::MAX >> SHIFT;
+
+fn free(state: usize) -> usize {
+    state >> SHIFT
+}
+
+/// What closing means to acquirers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnClose {
+    /// Every acquire fails once closed (a semaphore).
+    Fail,
+    /// Acquires succeed while permits are left, then fail (a queue's items:
+    /// consumers drain what was put before the close).
+    Drain,
+}
+
+/// A fair counting resource. See the module documentation.
+pub(crate) struct Permits<D = ()> {
+    list: WaitList<D>,
+    strict: bool,
+    drain: bool,
+}
+
+/// Permits acquired from a [`Permits`]. Only this module makes one; it is
+/// handed back with [`Permits::release`] (or dropped to forget the permits).
+///
+/// Not `Sync` (data.rs relies on this: whoever can see a `Held` can see the
+/// value it guards).
+#[derive(Debug, Default)]
+#[must_use = "permits are released with `Permits::release`; dropping a `Held` forgets them"]
+pub(crate) struct Held {
+    n: usize,
+    /// Address of the `Permits` it came from; 0 for an empty `Held`.
+    owner: usize,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl Held {
+    /// The number of permits held.
+    pub(crate) fn count(&self) -> usize {
+        self.n
+    }
+
+    /// It came from `permits`.
+    pub(crate) fn is_from<D>(&self, permits: &Permits<D>) -> bool {
+        self.owner == permits.id()
+    }
+
+    /// Moves `n` of the permits into a new `Held` (from the same owner).
+    ///
+    /// # Panics
+    ///
+    /// If fewer than `n` are held.
+    pub(crate) fn split(&mut self, n: usize) -> Held {
+        assert!(n <= self.n, "cannot split {n} permits off {}", self.n);
+        self.n -= n;
+        Held {
+            n,
+            owner: self.owner,
+            _not_sync: PhantomData,
+        }
+    }
+}
+
+impl<D> Permits<D> {
+    /// `permits` free permits.
+    ///
+    /// # Panics
+    ///
+    /// If `permits > MAX_PERMITS`.
+    pub(crate) fn new(permits: usize, fairness: Fairness, on_close: OnClose, data: D) -> Self {
+        assert!(
+            permits <= MAX_PERMITS,
+            "cannot create {permits} permits: the maximum is {MAX_PERMITS}"
+        );
+        Permits {
+            list: WaitList::new(permits << SHIFT, data),
+            strict: fairness == Fairness::Strict,
+            drain: on_close == OnClose::Drain,
+        }
+    }
+
+    fn id(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    fn held(&self, n: usize) -> Held {
+        Held {
+            n,
+            owner: self.id(),
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// The policy.
+    pub(crate) fn fairness(&self) -> Fairness {
+        if self.strict {
+            Fairness::Strict
+        } else {
+            Fairness::Eventual
+        }
+    }
+
+    /// Free permits (not counting those set aside for a reserved waiter).
+    pub(crate) fn available(&self) -> usize {
+        free(self.list.state().load(Acquire))
+    }
+
+    /// Closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.list.state().load(Acquire) & CLOSED != 0
+    }
+
+    /// Takes the wait list's lock (for the data kept under it).
+    pub(crate) fn lock(&self) -> Locked<'_, D> {
+        self.list.lock()
+    }
+
+    /// Takes `n` permits if that needs no waiting.
+    pub(crate) fn try_acquire(&self, n: usize) -> Result<Held, TryAcquireError> {
+        if n > MAX_PERMITS {
+            return Err(TryAcquireError::TooMany { requested: n });
+        }
+        let state = self.list.state();
+        let mut s = state.load(Relaxed);
+        loop {
+            if s & CLOSED != 0 && !self.drain {
+                return Err(TryAcquireError::Closed);
+            }
+            if n == 0 {
+                return Ok(self.held(0));
+            }
+            if s & HANDOFF != 0 || free(s) < n {
+                return Err(if s & CLOSED != 0 {
+                    TryAcquireError::Closed
+                } else {
+                    TryAcquireError::NoPermits
+                });
+            }
+            match state.compare_exchange_weak(s, s - (n << SHIFT), Acquire, Relaxed) {
+                Ok(_) => return Ok(self.held(n)),
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Polls for `n` permits with the node `me`.
+    pub(crate) fn poll_acquire(
+        &self,
+        me: &mut Waiter<'_>,
+        n: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Held, AcquireError>> {
+        loop {
+            match me.status() {
+                Status::Idle => return self.poll_first(me, n, cx),
+                Status::Granted => {
+                    let got = me.take_grant().unwrap_or_default();
+                    debug_assert_eq!(got, n);
+                    return Poll::Ready(Ok(self.held(got)));
+                }
+                Status::Closed => {
+                    me.take_closed();
+                    if !self.drain {
+                        return Poll::Ready(Err(AcquireError::Closed));
+                    }
+                    // Whatever is left may still be taken: start over.
+                }
+                Status::Waiting => {
+                    let mut locked = self.list.lock();
+                    let Some(mut mine) = locked.mine(me) else {
+                        // A releaser got there first; look again.
+                        continue;
+                    };
+                    mine.set_waker(cx.waker());
+                    if mine.take_woken() {
+                        // Woken to retry: we are the head. `settle` grants
+                        // us if enough is free.
+                        self.settle(&mut locked, 0, Some(me));
+                        match locked.mine(me) {
+                            None => continue,
+                            Some(mut mine) => {
+                                // Somebody barged in between.
+                                if mine.bypass() {
+                                    self.settle(&mut locked, 0, None);
+                                }
+                            }
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    fn poll_first(
+        &self,
+        me: &mut Waiter<'_>,
+        n: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Held, AcquireError>> {
+        let mut result = self.try_acquire(n);
+        let mut locked = None;
+        loop {
+            match result {
+                Ok(held) => return Poll::Ready(Ok(held)),
+                Err(TryAcquireError::Closed) => return Poll::Ready(Err(AcquireError::Closed)),
+                Err(TryAcquireError::TooMany { requested }) => {
+                    return Poll::Ready(Err(AcquireError::TooMany { requested }));
+                }
+                Err(TryAcquireError::NoPermits) => {}
+            }
+            let locked = locked.get_or_insert_with(|| self.list.lock());
+            let strict = self.strict;
+            let mut partial = false;
+            let linked = locked.enqueue(me, n, cx.waker(), |s| {
+                if s & CLOSED != 0 || (s & HANDOFF == 0 && free(s) >= n) {
+                    return None;
+                }
+                partial = free(s) > 0;
+                Some(if strict { s | HANDOFF } else { s })
+            });
+            if linked {
+                let is_head = locked.mine(me).is_some_and(|m| m.is_head());
+                if partial && is_head && !strict {
+                    // Set the free permits aside for this large request.
+                    self.settle(locked, 0, None);
+                }
+                return Poll::Pending;
+            }
+            result = self.try_acquire(n);
+        }
+    }
+
+    /// Withdraws `me` (its future is being dropped), handing back anything
+    /// it was assigned or granted.
+    pub(crate) fn cancel(&self, me: &mut Waiter<'_>) {
+        loop {
+            match me.status() {
+                Status::Idle => return,
+                Status::Closed => {
+                    me.take_closed();
+                    return;
+                }
+                Status::Granted => {
+                    let n = me.take_grant().unwrap_or_default();
+                    self.add(n);
+                    return;
+                }
+                Status::Waiting => {
+                    let mut locked = self.list.lock();
+                    if let Some(removed) = locked.remove(me) {
+                        if removed.was_head || removed.assigned > 0 {
+                            self.settle(&mut locked, removed.assigned, None);
+                        }
+                        return;
+                    }
+                    // A releaser got there first; its outcome is stored.
+                }
+            }
+        }
+    }
+
+    /// Returns permits acquired from here.
+    ///
+    /// # Panics
+    ///
+    /// If `held` came from another `Permits`.
+    pub(crate) fn release(&self, held: Held) {
+        if held.n == 0 {
+            return;
+        }
+        assert!(held.is_from(self), "permits released to the wrong owner");
+        self.add(held.n);
+    }
+
+    /// Adds `n` permits (new ones, or released ones).
+    ///
+    /// # Panics
+    ///
+    /// If that would make more than `MAX_PERMITS` free.
+    pub(crate) fn add(&self, n: usize) {
+        if n == 0 || self.add_fast(n) {
+            return;
+        }
+        let mut locked = self.list.lock();
+        self.settle(&mut locked, n, None);
+    }
+
+    /// [`add`](Self::add) with the lock already held.
+    pub(crate) fn add_locked(&self, locked: &mut Locked<'_, D>, n: usize) {
+        if n == 0 || self.add_fast(n) {
+            return;
+        }
+        self.settle(locked, n, None);
+    }
+
+    fn add_fast(&self, n: usize) -> bool {
+        let state = self.list.state();
+        let mut s = state.load(Relaxed);
+        loop {
+            check_total(free(s), n);
+            if s & HANDOFF != 0 || (s & WAITERS != 0 && s & WOKEN == 0) {
+                return false;
+            }
+            match state.compare_exchange_weak(s, s + (n << SHIFT), Release, Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Closes: every waiter is woken with `Closed`, and later acquires fail
+    /// (see [`OnClose`]).
+    pub(crate) fn close(&self) {
+        let mut locked = self.list.lock();
+        self.close_locked(&mut locked);
+    }
+
+    /// [`close`](Self::close) with the lock already held.
+    pub(crate) fn close_locked(&self, locked: &mut Locked<'_, D>) {
+        let prev = self.list.state().fetch_or(CLOSED, AcqRel);
+        if prev & CLOSED == 0 {
+            self.settle(locked, 0, None);
+        }
+    }
+
+    /// Decides who gets the free permits plus `avail` more; see the module
+    /// documentation. `me` is the waiter that is polling, if any: when it is
+    /// the head and can be satisfied it is granted rather than woken.
+    fn settle(&self, locked: &mut Locked<'_, D>, mut avail: usize, me: Option<&Waiter<'_>>) {
+        let state = locked.state();
+        // Take the free permits in hand; HANDOFF keeps the fast paths out
+        // until the final store.
+        let mut s = state.load(Relaxed);
+        loop {
+            match state.compare_exchange_weak(s, (s & FLAGS) | HANDOFF, Acquire, Relaxed) {
+                Ok(_) => break,
+                Err(actual) => s = actual,
+            }
+        }
+        avail += free(s);
+        let mut flags = 0;
+        loop {
+            locked.make_room();
+            let closed = state.load(Relaxed) & CLOSED != 0;
+            let Some(mut head) = locked.head() else { break };
+            if closed {
+                avail += head.assigned();
+                locked.pop_head(Outcome::Closed, true);
+                continue;
+            }
+            let need = head.want() - head.assigned();
+            let is_me = me.is_some_and(|me| head.is(me));
+            if need <= avail {
+                if self.strict || is_me || head.assigned() > 0 || head.is_starving() {
+                    avail -= need;
+                    head.assign(need);
+                    locked.pop_head(Outcome::Granted, !is_me);
+                    continue;
+                }
+                head.wake();
+                flags = WOKEN;
+            } else {
+                if avail > 0 {
+                    head.assign(avail);
+                    avail = 0;
+                }
+                if self.strict || head.assigned() > 0 || head.is_starving() {
+                    flags |= HANDOFF;
+                }
+                if head.is_woken() {
+                    flags |= WOKEN;
+                }
+            }
+            break;
+        }
+        let mut s = state.load(Relaxed);
+        loop {
+            let flags = if s & WAITERS != 0 { flags } else { 0 };
+            check_total(free(s), avail);
+            let new = (s & (WAITERS | CLOSED)) | flags | ((free(s) + avail) << SHIFT);
+            match state.compare_exchange_weak(s, new, AcqRel, Relaxed) {
+                Ok(_) => break,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+}
+
+#[track_caller]
+fn check_total(free: usize, added: usize) {
+    if free
+        .checked_add(added)
+        .is_none_or(|total| total > MAX_PERMITS)
+    {
+        panic!("adding {added} permits to {free} would exceed the maximum of {MAX_PERMITS}");
+    }
+}
+
+impl<D> core::fmt::Debug for Permits<D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Permits")
+            .field("available", &self.available())
+            .field("closed", &self.is_closed())
+            .field("fairness", &self.fairness())
+            .finish()
+    }
+}

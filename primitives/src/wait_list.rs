@@ -1,0 +1,943 @@
+//! The wait list: the one mechanism every primitive in this crate waits on.
+//!
+//! A [`WaitList`] is a FIFO of waiter [`Node`]s plus one atomic *state word*
+//! that belongs to the primitive built on it (a semaphore keeps its permit
+//! count there, an event its "set" bit). The nodes are intrusive: each lives
+//! inside the future that waits ([`Waiting`]), so waiting allocates nothing.
+//! The list is linked under a short lock (`parking_lot`'s mutex, or loom's
+//! under `cfg(loom)`); the fast paths of the primitives never take it.
+//!
+//! # Vocabulary
+//!
+//! * The **owner** of a node is the future it lives in. It reaches the node
+//!   through a [`Waiter`], a handle that exists only during a poll or a drop
+//!   of that future, so there is exactly one at a time.
+//! * A node is **linked** while it is in a list, and its status is
+//!   `WAITING`. Anybody holding that list's lock may read and write its
+//!   fields through the list's raw pointers.
+//! * A **releaser** (whoever grants, notifies or closes) unlinks a node and
+//!   stores its *outcome*, `GRANTED` or `CLOSED`, as the very last access to
+//!   it. The grant itself (the permits assigned, or the notification) is
+//!   recorded in the node first, so it travels with the node.
+//! * The owner **observes** the outcome by loading the status, with no lock,
+//!   and resets the node to `IDLE`, after which it may link it again (a
+//!   `Condition` waits for a notification and then for its lock with one
+//!   node).
+//!
+//! # Invariants
+//!
+//! 1. A node's fields are accessed only by (a) the holder of the lock of the
+//!    list it is linked in, or (b) its owner while it is not linked. The
+//!    status atomic is the hand-over point between the two: a releaser's
+//!    `Release` store of the outcome is its last access; the owner's
+//!    `Acquire` load of it precedes any unlocked access.
+//! 2. A linked node is pinned: linking takes the node from a pinned
+//!    [`Waiting`], and a node that is dropped while still linked aborts the
+//!    process (it cannot happen unless a primitive forgets to cancel; the
+//!    check makes that bug loud instead of a use-after-free).
+//! 3. Nobody forms a `&mut` to a node. Nodes are reached through shared
+//!    references or raw pointers; their mutable parts sit in an
+//!    [`UnsafeCell`] that is only borrowed for the duration of one access,
+//!    under invariant 1.
+//! 4. The `WAITERS` bit of the state word is set if and only if the list is
+//!    non-empty. It is changed only with the lock held, and it is set by the
+//!    same compare-and-swap that re-checks the condition the waiter is
+//!    blocked on ([`Locked::enqueue`]).
+//! 5. Wakers are never called with the lock held: they are collected in a
+//!    fixed batch inside [`Locked`] and called after the lock is released.
+//!    A waker replaced under the lock is dropped after it is released too.
+//!    Operations that may wake more than a batch (`notify_all`, a large
+//!    release, `close`) release and re-take the lock between batches.
+//!
+//! # Why no wakeup is lost
+//!
+//! A waiter blocks on some condition of the state word ("no permits", "not
+//! set"). It takes the lock, and links itself only if a compare-and-swap
+//! from a value in which the condition holds to the same value with
+//! `WAITERS` set succeeds (invariant 4). A release changes the same word
+//! with a read-modify-write. Either the release comes first in the word's
+//! modification order, and the waiter's CAS fails, re-reads, sees the
+//! released state and does not block; or the waiter's CAS comes first, and
+//! the release reads `WAITERS`, takes the slow path, takes the lock (after
+//! the waiter released it) and finds the node. Because `WAITERS` is cleared
+//! only with the lock held and only when the list is empty, no release can
+//! see a stale "nobody waits".
+//!
+//! # Why no grant is lost or duplicated on cancellation
+//!
+//! Dropping a waiting future runs [`WaitOp::cancel`] with the lock taken:
+//! if the node is still linked it is unlinked and whatever was assigned to
+//! it (a partial batch of permits) is handed back; if a releaser unlinked it
+//! first, its outcome is already stored, and the owner passes the grant on
+//! exactly as it would have if it had been observed (a permit is released, a
+//! condition notification is re-issued). The status word decides, under the
+//! lock, which of the two happened, so exactly one of them does.
+//!
+//! # The notion of starvation
+//!
+//! Eventually fair primitives let new arrivals barge past waiters. A waiter
+//! that is woken to retry and finds the resource taken again is *bypassed*;
+//! after [`MAX_BYPASS`] bypasses, or [`FAIR_TIMEOUT`] after it started
+//! waiting, it is *starving*, and the primitive hands it the resource
+//! directly (see `permits.rs`).
+
+use core::fmt;
+use core::marker::PhantomPinned;
+use core::pin::Pin;
+use core::ptr::NonNull;
+use core::task::{Context, Poll, Waker};
+#[cfg(not(loom))]
+use std::time::{Duration, Instant};
+
+use crate::loom::IS_LOOM;
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::AtomicUsize;
+use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::loom::sync::{Mutex, MutexGuard};
+
+/// The bit of the state word that the list owns: set iff the list is
+/// non-empty. Primitives lay out the other bits as they wish.
+pub(crate) const WAITERS: usize = 1;
+
+/// A waiter bypassed this many times is starving.
+pub(crate) const MAX_BYPASS: u32 = if IS_LOOM { 1 } else { 16 };
+
+/// A waiter that has waited this long and is then bypassed is starving.
+#[cfg(not(loom))]
+pub(crate) const FAIR_TIMEOUT: Duration = Duration::from_micros(500);
+
+/// How many wakers are collected before the lock is released to call them.
+const BATCH: usize = if IS_LOOM { 2 } else { 32 };
+
+// Node statuses. See the module documentation.
+/// Not linked; nothing pending. The owner may link it.
+const IDLE: usize = 0;
+/// Linked in a list.
+const WAITING: usize = 1;
+/// Unlinked by a releaser with a grant recorded in the node.
+const GRANTED: usize = 2;
+/// Unlinked by a releaser because the primitive was closed.
+const CLOSED: usize = 3;
+
+type Link = Option<NonNull<Node>>;
+
+/// A waiter node. It lives inside a [`Waiting`] future and is linked into a
+/// [`WaitList`] while that future waits.
+pub(crate) struct Node {
+    /// `IDLE`, `WAITING`, `GRANTED` or `CLOSED`.
+    status: AtomicUsize,
+    /// Address of the list the node is linked in; 0 while not linked.
+    /// Written with that list's lock held; atomic so that its owner can ask
+    /// "am I linked in this list?" of any list without racing.
+    list: AtomicUsize,
+    /// Accessed under invariant 1.
+    fields: UnsafeCell<Fields>,
+    _pinned: PhantomPinned,
+}
+
+struct Fields {
+    prev: Link,
+    next: Link,
+    waker: Option<Waker>,
+    /// What the waiter asked for (permits); 1 for notifications.
+    want: usize,
+    /// What has been assigned to it so far.
+    assigned: usize,
+    /// Enqueue order; `notify_all` wakes only nodes older than itself.
+    seq: u64,
+    /// Woken to retry and has not polled since.
+    woken: bool,
+    bypassed: u32,
+    starving: bool,
+    #[cfg(not(loom))]
+    since: Option<Instant>,
+}
+
+// SAFETY: every field of a node is either atomic or accessed under
+// invariant 1 (with the list's lock held, or by its single owner while it
+// is unlinked, after an `Acquire` load that synchronises with the last
+// releaser). The raw links only point at other nodes under the same
+// discipline, and `Waker` is `Send + Sync`.
+unsafe impl Send for Node {}
+// SAFETY: as for `Send`: shared access never touches the fields without
+// the lock or ownership.
+unsafe impl Sync for Node {}
+
+impl Node {
+    fn new() -> Self {
+        Node {
+            status: AtomicUsize::new(IDLE),
+            list: AtomicUsize::new(0),
+            fields: UnsafeCell::new(Fields {
+                prev: None,
+                next: None,
+                waker: None,
+                want: 0,
+                assigned: 0,
+                seq: 0,
+                woken: false,
+                bypassed: 0,
+                starving: false,
+                #[cfg(not(loom))]
+                since: None,
+            }),
+            _pinned: PhantomPinned,
+        }
+    }
+
+    /// Runs `f` on the node's fields.
+    ///
+    /// # Safety
+    ///
+    /// The caller has the access that invariant 1 requires: it holds the
+    /// lock of the list the node is linked in, or it is the owner and the
+    /// node is not linked.
+    unsafe fn fields<R>(&self, f: impl FnOnce(&mut Fields) -> R) -> R {
+        self.fields.with_mut(|p| {
+            // SAFETY: the caller guarantees exclusive access (invariant 1),
+            // and the borrow ends when `f` returns.
+            f(unsafe { &mut *p })
+        })
+    }
+}
+
+/// Runs `f` on the fields of a node reached through a list's link.
+///
+/// # Safety
+///
+/// `node` is linked in a list whose lock the caller holds.
+unsafe fn linked_fields<R>(node: NonNull<Node>, f: impl FnOnce(&mut Fields) -> R) -> R {
+    // SAFETY: a linked node is alive (invariant 2).
+    let node = unsafe { node.as_ref() };
+    // SAFETY: linked, and the caller holds the lock (invariant 1).
+    unsafe { node.fields(f) }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.status.load(Acquire) == WAITING {
+            // Invariant 2: the list still points here. Continuing would be a
+            // use-after-free; this is a bug in a primitive, never in user
+            // code, so stop loudly.
+            eprintln!("magpie-sync: a waiter node was dropped while still linked; aborting");
+            std::process::abort();
+        }
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = match self.status.load(Relaxed) {
+            IDLE => "idle",
+            WAITING => "waiting",
+            GRANTED => "granted",
+            _ => "closed",
+        };
+        f.debug_struct("Node").field("status", &status).finish()
+    }
+}
+
+/// What the owner sees when it looks at its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Not linked, nothing pending.
+    Idle,
+    /// Linked; only the lock holder may look further.
+    Waiting,
+    /// Unlinked with a grant; take it with [`Waiter::take_grant`].
+    Granted,
+    /// Unlinked because the primitive closed; reset with [`Waiter::take_closed`].
+    Closed,
+}
+
+/// The owner's exclusive handle to its node, for the length of one poll or
+/// drop. Not `Clone`: there is one owner.
+#[derive(Debug)]
+pub(crate) struct Waiter<'a> {
+    node: &'a Node,
+}
+
+impl Waiter<'_> {
+    /// The node's status. `Acquire`: after `Granted` or `Closed` the
+    /// releaser's writes to the node are visible.
+    pub(crate) fn status(&self) -> Status {
+        match self.node.status.load(Acquire) {
+            IDLE => Status::Idle,
+            WAITING => Status::Waiting,
+            GRANTED => Status::Granted,
+            _ => Status::Closed,
+        }
+    }
+
+    fn addr(&self) -> NonNull<Node> {
+        NonNull::from(self.node)
+    }
+
+    /// If the node was granted, resets it to idle and returns what was
+    /// assigned to it.
+    pub(crate) fn take_grant(&mut self) -> Option<usize> {
+        if self.node.status.load(Acquire) != GRANTED {
+            return None;
+        }
+        // SAFETY: a `GRANTED` node is unlinked and its releaser has made its
+        // last access (invariant 1); `self` is its only owner.
+        let (assigned, waker) = unsafe { self.node.fields(Fields::reset) };
+        self.node.status.store(IDLE, Relaxed);
+        drop(waker);
+        Some(assigned)
+    }
+
+    /// If the node was closed, resets it to idle and returns `true`.
+    pub(crate) fn take_closed(&mut self) -> bool {
+        if self.node.status.load(Acquire) != CLOSED {
+            return false;
+        }
+        // SAFETY: as in `take_grant`: a `CLOSED` node is unlinked and ours.
+        let (_, waker) = unsafe { self.node.fields(Fields::reset) };
+        self.node.status.store(IDLE, Relaxed);
+        drop(waker);
+        true
+    }
+}
+
+impl Fields {
+    /// Clears the per-wait bookkeeping; returns what was assigned and the
+    /// waker left behind (dropped by the caller, outside any lock).
+    fn reset(&mut self) -> (usize, Option<Waker>) {
+        let assigned = core::mem::take(&mut self.assigned);
+        self.want = 0;
+        self.woken = false;
+        self.bypassed = 0;
+        self.starving = false;
+        (assigned, self.waker.take())
+    }
+}
+
+/// A FIFO of waiters and the state word of the primitive that owns it.
+///
+/// `D` is data of the primitive that must change together with the list,
+/// under the same lock (a barrier's arrival count, a queue's items).
+pub(crate) struct WaitList<D = ()> {
+    state: AtomicUsize,
+    inner: Mutex<Inner<D>>,
+}
+
+struct Inner<D> {
+    head: Link,
+    tail: Link,
+    len: usize,
+    next_seq: u64,
+    data: D,
+}
+
+// SAFETY: the links point at nodes, which are `Send + Sync`, and are only
+// followed with the mutex held (invariant 1). `D` is required to be `Send`.
+unsafe impl<D: Send> Send for Inner<D> {}
+
+impl<D: fmt::Debug> fmt::Debug for WaitList<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitList")
+            .field("state", &self.state.load(Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D> WaitList<D> {
+    /// A list with no waiters, the given initial state (without `WAITERS`)
+    /// and data.
+    pub(crate) fn new(state: usize, data: D) -> Self {
+        debug_assert_eq!(state & WAITERS, 0);
+        WaitList {
+            state: AtomicUsize::new(state),
+            inner: Mutex::new(Inner {
+                head: None,
+                tail: None,
+                len: 0,
+                next_seq: 0,
+                data,
+            }),
+        }
+    }
+
+    /// The state word. Primitives may change every bit but `WAITERS`.
+    pub(crate) fn state(&self) -> &AtomicUsize {
+        &self.state
+    }
+
+    /// Takes the lock.
+    pub(crate) fn lock(&self) -> Locked<'_, D> {
+        Locked {
+            list: self,
+            guard: Some(self.inner.lock()),
+            wakers: Wakers::new(),
+        }
+    }
+
+    fn id(&self) -> usize {
+        self as *const Self as usize
+    }
+}
+
+/// The lock of a [`WaitList`], held. Wakers collected while it is held are
+/// called when it is dropped, after the lock is released.
+pub(crate) struct Locked<'a, D> {
+    list: &'a WaitList<D>,
+    /// `None` only for an instant inside [`Locked::make_room`].
+    guard: Option<MutexGuard<'a, Inner<D>>>,
+    wakers: Wakers,
+}
+
+impl<D> fmt::Debug for Locked<'_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Locked")
+            .field("len", &self.inner().len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D> Drop for Locked<'_, D> {
+    fn drop(&mut self) {
+        self.guard = None;
+        self.wakers.wake_all();
+    }
+}
+
+/// Why a node left the list, as its owner will see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Granted,
+    Closed,
+}
+
+/// What [`Locked::remove`] found in the node it unlinked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Removed {
+    /// Permits that had been assigned to it and must be handed back.
+    pub(crate) assigned: usize,
+    /// It was the first in line.
+    pub(crate) was_head: bool,
+}
+
+impl<'a, D> Locked<'a, D> {
+    fn inner(&self) -> &Inner<D> {
+        self.guard.as_ref().expect("the lock is held")
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner<D> {
+        self.guard.as_mut().expect("the lock is held")
+    }
+
+    /// The primitive's data.
+    pub(crate) fn data(&mut self) -> &mut D {
+        &mut self.inner_mut().data
+    }
+
+    /// The state word.
+    pub(crate) fn state(&self) -> &'a AtomicUsize {
+        &self.list.state
+    }
+
+    /// No waiters.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inner().head.is_none()
+    }
+
+    /// Links `me` at the tail, unless the state word says it need not wait.
+    ///
+    /// `admit` is called with the current state word. `None` means "not
+    /// blocked": nothing is linked and `false` is returned. `Some(s)` means
+    /// "block": the word is changed to `s | WAITERS` with a compare-and-swap
+    /// from the value `admit` saw (retrying with the new value if it
+    /// changed), and `me` is linked, asking for `want`.
+    ///
+    /// # Panics
+    ///
+    /// If `me` is not idle.
+    pub(crate) fn enqueue(
+        &mut self,
+        me: &mut Waiter<'_>,
+        want: usize,
+        waker: &Waker,
+        mut admit: impl FnMut(usize) -> Option<usize>,
+    ) -> bool {
+        assert_eq!(
+            me.status(),
+            Status::Idle,
+            "a waiter can wait in one place at a time"
+        );
+        let state = &self.list.state;
+        let mut s = state.load(Acquire);
+        loop {
+            let Some(new) = admit(s) else { return false };
+            match state.compare_exchange(s, new | WAITERS, AcqRel, Acquire) {
+                Ok(_) => break,
+                Err(actual) => s = actual,
+            }
+        }
+        let id = self.list.id();
+        let node = me.addr();
+        let inner = self.inner_mut();
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        let tail = inner.tail;
+        // SAFETY: `me` is idle, hence unlinked, and we are its owner.
+        unsafe {
+            me.node.fields(|f| {
+                f.prev = tail;
+                f.next = None;
+                f.waker = Some(waker.clone());
+                f.want = want;
+                f.assigned = 0;
+                f.seq = seq;
+                f.woken = false;
+                f.bypassed = 0;
+                f.starving = false;
+                #[cfg(not(loom))]
+                {
+                    f.since = Some(Instant::now());
+                }
+            })
+        };
+        match tail {
+            // SAFETY: `tail` is linked in this list and we hold its lock.
+            Some(tail) => unsafe { linked_fields(tail, |f| f.next = Some(node)) },
+            None => inner.head = Some(node),
+        }
+        inner.tail = Some(node);
+        inner.len += 1;
+        me.node.list.store(id, Relaxed);
+        // Under the lock; only the owner reads it, and it is this thread.
+        me.node.status.store(WAITING, Relaxed);
+        true
+    }
+
+    /// The first waiter, if any.
+    pub(crate) fn head(&mut self) -> Option<NodeMut<'_>> {
+        let head = self.inner().head?;
+        Some(NodeMut {
+            node: head,
+            is_head: true,
+            wakers: &mut self.wakers,
+        })
+    }
+
+    /// `me`'s node, if it is linked in this list.
+    pub(crate) fn mine(&mut self, me: &Waiter<'_>) -> Option<NodeMut<'_>> {
+        if !self.is_linked_here(me) {
+            return None;
+        }
+        let node = me.addr();
+        let is_head = self.inner().head == Some(node);
+        Some(NodeMut {
+            node,
+            is_head,
+            wakers: &mut self.wakers,
+        })
+    }
+
+    fn is_linked_here(&self, me: &Waiter<'_>) -> bool {
+        // If the node is linked in this list, neither value can change while
+        // we hold its lock. If it is linked elsewhere, `list` names the other
+        // list (or 0 if it is being unlinked there right now).
+        me.node.status.load(Acquire) == WAITING && me.node.list.load(Relaxed) == self.list.id()
+    }
+
+    /// Unlinks the first waiter and stores `outcome` in it. With `wake`,
+    /// its waker is called when the lock is released; without, the waker
+    /// stays in the node (the caller is the owner and is running).
+    ///
+    /// # Panics
+    ///
+    /// If the list is empty.
+    pub(crate) fn pop_head(&mut self, outcome: Outcome, wake: bool) {
+        let head = self.inner().head.expect("pop_head on an empty wait list");
+        // SAFETY: `head` is linked in this list and we hold its lock.
+        let waker = unsafe { self.unlink(head, wake) };
+        if let Some(waker) = waker {
+            self.wakers.push(waker);
+        }
+        let status = match outcome {
+            Outcome::Granted => GRANTED,
+            Outcome::Closed => CLOSED,
+        };
+        // SAFETY: `head` was linked until `unlink` above, under our lock, so
+        // the owner cannot have freed it: it must take the lock or see this
+        // store first.
+        let head = unsafe { head.as_ref() };
+        // Invariant 1: this store is our last access to the node.
+        head.status.store(status, Release);
+    }
+
+    /// Unlinks `me` if it is linked in this list. Its waker stays in the
+    /// node. `None` if a releaser unlinked it first (look at its status).
+    pub(crate) fn remove(&mut self, me: &mut Waiter<'_>) -> Option<Removed> {
+        if !self.is_linked_here(me) {
+            return None;
+        }
+        let node = me.addr();
+        let was_head = self.inner().head == Some(node);
+        // SAFETY: `me` is linked in this list (checked above) and we hold
+        // its lock.
+        let _ = unsafe { self.unlink(node, false) };
+        // SAFETY: unlinked just now; we are the owner.
+        let assigned = unsafe { me.node.fields(|f| core::mem::take(&mut f.assigned)) };
+        me.node.status.store(IDLE, Relaxed);
+        Some(Removed { assigned, was_head })
+    }
+
+    /// Unlinks `node`, clears `WAITERS` if the list became empty and, with
+    /// `take_waker`, returns the node's waker.
+    ///
+    /// # Safety
+    ///
+    /// `node` is linked in this list (and we hold its lock).
+    unsafe fn unlink(&mut self, node: NonNull<Node>, take_waker: bool) -> Option<Waker> {
+        // SAFETY: by the caller's guarantee, `node` is linked here and we
+        // hold the lock.
+        let node_ref = unsafe { node.as_ref() };
+        // SAFETY: linked here, under our lock (invariant 1).
+        let (prev, next, waker) = unsafe {
+            node_ref.fields(|f| {
+                let waker = if take_waker { f.waker.take() } else { None };
+                (f.prev.take(), f.next.take(), waker)
+            })
+        };
+        node_ref.list.store(0, Relaxed);
+        let inner = self.inner_mut();
+        match prev {
+            // SAFETY: neighbours of a linked node are linked in the same list.
+            Some(prev) => unsafe { linked_fields(prev, |f| f.next = next) },
+            None => inner.head = next,
+        }
+        match next {
+            // SAFETY: as above.
+            Some(next) => unsafe { linked_fields(next, |f| f.prev = prev) },
+            None => inner.tail = prev,
+        }
+        inner.len -= 1;
+        if inner.len == 0 {
+            self.list.state.fetch_and(!WAITERS, Release);
+        }
+        waker
+    }
+
+    /// If the batch of wakers is full, releases the lock, calls them and
+    /// takes the lock again. Anything learnt about the list before is stale
+    /// afterwards; call it only at the top of a loop that re-reads the head.
+    pub(crate) fn make_room(&mut self) {
+        if self.wakers.is_full() {
+            self.guard = None;
+            self.wakers.wake_all();
+            self.guard = Some(self.list.inner.lock());
+        }
+    }
+
+    /// Grants up to `n` waiters, first come first served, and returns how
+    /// many were granted.
+    pub(crate) fn notify(mut self, n: usize) -> usize {
+        let mut done = 0;
+        while done < n {
+            self.make_room();
+            if self.is_empty() {
+                break;
+            }
+            self.pop_head(Outcome::Granted, true);
+            done += 1;
+        }
+        done
+    }
+
+    /// Grants every waiter that was linked before this call (not those that
+    /// link while the lock is released between batches) and returns how
+    /// many were granted.
+    pub(crate) fn notify_all(mut self) -> usize {
+        let bound = self.inner().next_seq;
+        let mut done = 0;
+        loop {
+            self.make_room();
+            match self.head() {
+                Some(head) if head.seq() < bound => {}
+                _ => break,
+            }
+            self.pop_head(Outcome::Granted, true);
+            done += 1;
+        }
+        done
+    }
+}
+
+/// A linked node seen through the lock: the head of the list, or the
+/// caller's own node.
+pub(crate) struct NodeMut<'g> {
+    node: NonNull<Node>,
+    is_head: bool,
+    wakers: &'g mut Wakers,
+}
+
+impl fmt::Debug for NodeMut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeMut")
+            .field("is_head", &self.is_head)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeMut<'_> {
+    fn with<R>(&self, f: impl FnOnce(&mut Fields) -> R) -> R {
+        // SAFETY: a `NodeMut` exists only for a node linked in a list whose
+        // lock is held for its whole lifetime (it borrows the `Locked`).
+        unsafe { linked_fields(self.node, f) }
+    }
+
+    /// What the waiter asked for.
+    pub(crate) fn want(&self) -> usize {
+        self.with(|f| f.want)
+    }
+
+    /// What has been assigned to it so far.
+    pub(crate) fn assigned(&self) -> usize {
+        self.with(|f| f.assigned)
+    }
+
+    /// Assigns `n` more.
+    pub(crate) fn assign(&mut self, n: usize) {
+        self.with(|f| f.assigned += n);
+    }
+
+    fn seq(&self) -> u64 {
+        self.with(|f| f.seq)
+    }
+
+    /// It is first in line.
+    pub(crate) fn is_head(&self) -> bool {
+        self.is_head
+    }
+
+    /// It is `me`'s node.
+    pub(crate) fn is(&self, me: &Waiter<'_>) -> bool {
+        self.node == me.addr()
+    }
+
+    /// It has been woken to retry and has not polled since.
+    pub(crate) fn is_woken(&self) -> bool {
+        self.with(|f| f.woken)
+    }
+
+    /// Wakes it to retry (once: a woken node is not woken again).
+    pub(crate) fn wake(&mut self) {
+        let waker = self.with(|f| {
+            if f.woken {
+                return None;
+            }
+            f.woken = true;
+            f.waker.clone()
+        });
+        if let Some(waker) = waker {
+            self.wakers.push(waker);
+        }
+    }
+
+    /// Clears the woken mark, returning whether it was set.
+    pub(crate) fn take_woken(&mut self) -> bool {
+        self.with(|f| core::mem::take(&mut f.woken))
+    }
+
+    /// Stores the waker to call, unless the current one wakes the same task.
+    pub(crate) fn set_waker(&mut self, waker: &Waker) {
+        let old = self.with(|f| match &f.waker {
+            Some(w) if w.will_wake(waker) => None,
+            _ => f.waker.replace(waker.clone()),
+        });
+        if let Some(old) = old {
+            // Invariant 5: dropped after the lock is released.
+            self.wakers.bury(old);
+        }
+    }
+
+    /// Records that it was bypassed; returns whether it is now starving.
+    pub(crate) fn bypass(&mut self) -> bool {
+        self.with(|f| {
+            f.bypassed = f.bypassed.saturating_add(1);
+            #[cfg(not(loom))]
+            let too_long = f.since.is_some_and(|t| t.elapsed() >= FAIR_TIMEOUT);
+            #[cfg(loom)]
+            let too_long = false;
+            f.starving |= f.bypassed >= MAX_BYPASS || too_long;
+            f.starving
+        })
+    }
+
+    /// It is starving: it must be handed the resource, not raced for it.
+    pub(crate) fn is_starving(&self) -> bool {
+        self.with(|f| f.starving)
+    }
+}
+
+/// A fixed batch of wakers to call once the lock is released.
+struct Wakers {
+    buf: [Option<Waker>; BATCH],
+    len: usize,
+    /// A replaced waker, to drop outside the lock.
+    dead: Option<Waker>,
+}
+
+impl Wakers {
+    fn new() -> Self {
+        Wakers {
+            buf: [const { None }; BATCH],
+            len: 0,
+            dead: None,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == BATCH
+    }
+
+    fn push(&mut self, waker: Waker) {
+        // Callers call `make_room` before each grant, and a single
+        // operation adds at most one waker beyond that (a wake-to-retry
+        // after grants), so a full batch here is a bug in this module.
+        assert!(self.len < BATCH, "waker batch overflow");
+        self.buf[self.len] = Some(waker);
+        self.len += 1;
+    }
+
+    fn bury(&mut self, waker: Waker) {
+        self.dead = Some(waker);
+    }
+
+    /// Calls every collected waker. If one panics, the rest are still
+    /// called when `self` is dropped during unwinding.
+    fn wake_all(&mut self) {
+        self.dead = None;
+        while self.len > 0 {
+            self.len -= 1;
+            if let Some(waker) = self.buf[self.len].take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+impl Drop for Wakers {
+    fn drop(&mut self) {
+        self.wake_all();
+    }
+}
+
+/// The part of a waiting future that knows its primitive.
+///
+/// `poll` may link, re-register or observe the node; `cancel` runs when the
+/// future is dropped with a node that is not idle, and must leave it idle,
+/// passing on anything it was granted.
+pub(crate) trait WaitOp {
+    /// The future's output.
+    type Output;
+    /// Polls the operation.
+    fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output>;
+    /// Withdraws from the wait list (the future is being dropped).
+    fn cancel(&mut self, me: &mut Waiter<'_>);
+}
+
+/// A future made of a waiter node and the operation that uses it.
+pub(crate) struct Waiting<O: WaitOp> {
+    node: Node,
+    op: O,
+}
+
+impl<O: WaitOp> Waiting<O> {
+    /// A future that has not linked anything yet.
+    pub(crate) fn new(op: O) -> Self {
+        Waiting {
+            node: Node::new(),
+            op,
+        }
+    }
+
+    /// Polls the operation with the pinned node.
+    pub(crate) fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
+        // SAFETY: we never move out of `self`; the node stays where it is
+        // until `drop`, which is what pinning promises (invariant 2). `op` is
+        // not structurally pinned and is only borrowed.
+        let this = unsafe { self.get_unchecked_mut() };
+        let mut me = Waiter { node: &this.node };
+        this.op.poll(&mut me, cx)
+    }
+}
+
+impl<O: WaitOp> Drop for Waiting<O> {
+    fn drop(&mut self) {
+        // The node is dropped in place right after this, so it is still
+        // pinned here if it ever was.
+        let mut me = Waiter { node: &self.node };
+        if me.status() != Status::Idle {
+            self.op.cancel(&mut me);
+        }
+    }
+}
+
+impl<O: WaitOp + fmt::Debug> fmt::Debug for Waiting<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waiting")
+            .field("node", &self.node)
+            .field("op", &self.op)
+            .finish()
+    }
+}
+
+/// Declares a public future type that wraps a [`Waiting`] operation.
+///
+/// ```text
+/// wait_future! {
+///     /// Docs.
+///     pub struct LockFuture['a, T]['a, T](LockOp<&'a Lock<T>>) -> LockGuard<'a, T>;
+/// }
+/// ```
+///
+/// The first brackets hold the generic parameters with their bounds, the
+/// second the arguments. The generated struct has a single private field,
+/// no `Drop` and no `Unpin` impl, which is what makes the pin projection
+/// below sound; do not add either.
+macro_rules! wait_future {
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident [$($gen:tt)*] [$($arg:tt)*] ($op:ty) -> $out:ty;
+    ) => {
+        $(#[$attr])*
+        #[must_use = "futures do nothing unless you `.await` or poll them"]
+        $vis struct $name<$($gen)*> {
+            inner: $crate::wait_list::Waiting<$op>,
+        }
+
+        impl<$($gen)*> $name<$($arg)*> {
+            fn from_op(op: $op) -> Self {
+                $name { inner: $crate::wait_list::Waiting::new(op) }
+            }
+        }
+
+        impl<$($gen)*> ::core::future::Future for $name<$($arg)*> {
+            type Output = $out;
+
+            fn poll(
+                self: ::core::pin::Pin<&mut Self>,
+                cx: &mut ::core::task::Context<'_>,
+            ) -> ::core::task::Poll<$out> {
+                // SAFETY: `inner` is structurally pinned: this type (made by
+                // `wait_future!` in `wait_list.rs`) has no other field, no
+                // `Drop` impl and no `Unpin` impl, and nothing moves `inner`
+                // out of a pinned `Self`.
+                let inner = unsafe { self.map_unchecked_mut(|f| &mut f.inner) };
+                inner.poll(cx)
+            }
+        }
+
+        impl<$($gen)*> ::core::fmt::Debug for $name<$($arg)*> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+pub(crate) use wait_future;
