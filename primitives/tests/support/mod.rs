@@ -238,3 +238,32 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// Runs `fut` until it finishes or `yields` other turns of the executor
+/// have passed, whichever is first; in the second case `fut` is dropped
+/// (cancelled) wherever it was.
+pub async fn or_cancel<F: Future>(fut: F, yields: usize) -> Option<F::Output> {
+    let timer = Box::pin(async move {
+        for _ in 0..yields {
+            yield_now().await;
+        }
+    });
+    match futures::future::select(Box::pin(fut), timer).await {
+        futures::future::Either::Left((out, _)) => Some(out),
+        futures::future::Either::Right(((), _)) => None,
+    }
+}
+
+/// Runs a stress body on every executor for `STRESS / executors` each,
+/// failing on a hang.
+#[track_caller]
+pub fn stress<F, Fut>(test: F)
+where
+    F: Fn(Exec, Instant) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()>,
+{
+    let per_executor = STRESS / EXECUTORS.len() as u32;
+    run_on_each_executor_with(Duration::from_secs(30), move |exec| {
+        test(exec, Instant::now() + per_executor)
+    });
+}
