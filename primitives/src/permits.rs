@@ -481,3 +481,265 @@ impl<D> core::fmt::Debug for Permits<D> {
             .finish()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::wait_list::{MAX_BYPASS, WaitOp, Waiting};
+    use core::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::task::{Wake, Waker};
+
+    struct Take<'a> {
+        permits: &'a Permits,
+        n: usize,
+    }
+
+    impl WaitOp for Take<'_> {
+        type Output = Result<Held, AcquireError>;
+        fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            self.permits.poll_acquire(me, self.n, cx)
+        }
+        fn cancel(&mut self, me: &mut Waiter<'_>) {
+            self.permits.cancel(me);
+        }
+    }
+
+    type Fut<'a> = Pin<Box<Waiting<Take<'a>>>>;
+
+    fn take(permits: &Permits, n: usize) -> Fut<'_> {
+        Box::pin(Waiting::new(Take { permits, n }))
+    }
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    fn poll(f: &mut Fut<'_>, waker: &Waker) -> Poll<Result<Held, AcquireError>> {
+        f.as_mut().poll(&mut Context::from_waker(waker))
+    }
+
+    fn ready(f: &mut Fut<'_>) -> Held {
+        match poll(f, Waker::noop()) {
+            Poll::Ready(r) => r.unwrap(),
+            Poll::Pending => panic!("still pending"),
+        }
+    }
+
+    fn state(p: &Permits) -> usize {
+        p.list.state().load(SeqCst)
+    }
+
+    /// The invariants of the state word, checked with the lock held.
+    fn check(p: &Permits) {
+        let locked = p.lock();
+        let s = state(p);
+        assert_eq!(s & WAITERS != 0, !locked.is_empty(), "WAITERS iff waiters");
+        if locked.is_empty() {
+            assert_eq!(s & (HANDOFF | WOKEN), 0, "flags without waiters");
+        }
+        if p.strict && !locked.is_empty() {
+            assert_ne!(s & HANDOFF, 0, "strict with waiters is always HANDOFF");
+        }
+    }
+
+    fn strict(n: usize) -> Permits {
+        Permits::new(n, Fairness::Strict, OnClose::Fail, ())
+    }
+
+    fn eventual(n: usize) -> Permits {
+        Permits::new(n, Fairness::Eventual, OnClose::Fail, ())
+    }
+
+    #[test]
+    fn fast_paths_touch_only_the_word() {
+        let p = eventual(2);
+        let a = p.try_acquire(2).unwrap();
+        assert_eq!(p.available(), 0);
+        assert_eq!(p.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+        p.release(a);
+        assert_eq!(state(&p), 2 << SHIFT);
+        check(&p);
+    }
+
+    #[test]
+    fn strict_hands_off_in_order_with_partial_assignment() {
+        let p = strict(0);
+        let mut big = take(&p, 3);
+        let mut small = take(&p, 1);
+        assert!(poll(&mut big, Waker::noop()).is_pending());
+        assert!(poll(&mut small, Waker::noop()).is_pending());
+        check(&p);
+        p.add(2); // assigned to `big`, not enough yet
+        assert_eq!(p.available(), 0);
+        assert!(poll(&mut small, Waker::noop()).is_pending());
+        p.add(2); // `big` done (3), one left for `small`
+        assert_eq!(ready(&mut big).count(), 3);
+        assert_eq!(ready(&mut small).count(), 1);
+        check(&p);
+        assert_eq!(state(&p), 0);
+    }
+
+    #[test]
+    fn eventual_wakes_the_head_once_and_then_releases_fast() {
+        let p = eventual(1);
+        let held = p.try_acquire(1).unwrap();
+        let (c, w) = counter();
+        let mut a = take(&p, 1);
+        assert!(poll(&mut a, &w).is_pending());
+        check(&p);
+        p.release(held);
+        assert_eq!(c.0.load(SeqCst), 1);
+        assert_ne!(state(&p) & WOKEN, 0);
+        assert_eq!(state(&p) & HANDOFF, 0);
+        // A barger takes it; its release needs no lock (WOKEN is set).
+        let barger = p.try_acquire(1).unwrap();
+        p.release(barger);
+        assert_eq!(c.0.load(SeqCst), 1, "woken twice");
+        check(&p);
+        assert_eq!(ready(&mut a).count(), 1);
+        check(&p);
+    }
+
+    #[test]
+    fn a_starving_waiter_is_reserved() {
+        let p = eventual(1);
+        let mut held = p.try_acquire(1).unwrap();
+        let mut a = take(&p, 1);
+        assert!(poll(&mut a, Waker::noop()).is_pending());
+        let mut bypasses = 0;
+        while state(&p) & HANDOFF == 0 {
+            p.release(held);
+            held = p.try_acquire(1).unwrap(); // barge
+            assert!(poll(&mut a, Waker::noop()).is_pending()); // bypassed
+            bypasses += 1;
+            // Starving after MAX_BYPASS bypasses, or sooner if slow (time).
+            assert!(
+                bypasses <= MAX_BYPASS,
+                "not starving after {bypasses} bypasses"
+            );
+        }
+        check(&p);
+        p.release(held);
+        assert_eq!(p.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+        assert_eq!(ready(&mut a).count(), 1);
+        check(&p);
+    }
+
+    #[test]
+    fn a_large_head_is_reserved_as_soon_as_it_waits() {
+        let p = eventual(4);
+        let held = p.try_acquire(1).unwrap();
+        let mut big = take(&p, 4);
+        assert!(poll(&mut big, Waker::noop()).is_pending());
+        // The three free permits were set aside for it.
+        assert_eq!(p.available(), 0);
+        assert_ne!(state(&p) & HANDOFF, 0);
+        assert_eq!(p.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+        p.release(held);
+        assert_eq!(ready(&mut big).count(), 4);
+        check(&p);
+    }
+
+    #[test]
+    fn cancelling_a_woken_head_passes_the_wake_on() {
+        let p = eventual(1);
+        let held = p.try_acquire(1).unwrap();
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let mut a = take(&p, 1);
+        let mut b = take(&p, 1);
+        assert!(poll(&mut a, &wa).is_pending());
+        assert!(poll(&mut b, &wb).is_pending());
+        p.release(held);
+        assert_eq!((ca.0.load(SeqCst), cb.0.load(SeqCst)), (1, 0));
+        drop(a);
+        assert_eq!(cb.0.load(SeqCst), 1);
+        check(&p);
+        assert_eq!(ready(&mut b).count(), 1);
+    }
+
+    #[test]
+    fn cancelling_a_partly_assigned_head_returns_its_share() {
+        let p = strict(0);
+        let mut a = take(&p, 5);
+        let mut b = take(&p, 2);
+        assert!(poll(&mut a, Waker::noop()).is_pending());
+        assert!(poll(&mut b, Waker::noop()).is_pending());
+        p.add(3); // assigned to `a`
+        drop(a); // its 3 go on: 2 to `b`, 1 free
+        assert_eq!(ready(&mut b).count(), 2);
+        assert_eq!(p.available(), 1);
+        check(&p);
+    }
+
+    #[test]
+    fn close_fails_waiters_and_returns_assignments() {
+        let p = strict(0);
+        let mut a = take(&p, 3);
+        let mut b = take(&p, 1);
+        assert!(poll(&mut a, Waker::noop()).is_pending());
+        assert!(poll(&mut b, Waker::noop()).is_pending());
+        p.add(2); // assigned to `a`
+        p.close();
+        for f in [&mut a, &mut b] {
+            assert_eq!(
+                poll(f, Waker::noop()).map(|r| r.err()),
+                Poll::Ready(Some(AcquireError::Closed))
+            );
+        }
+        assert_eq!(p.available(), 2);
+        assert_eq!(p.try_acquire(1).unwrap_err(), TryAcquireError::Closed);
+        check(&p);
+    }
+
+    #[test]
+    fn drain_mode_hands_out_what_is_left_after_close() {
+        let p = Permits::new(2, Fairness::Strict, OnClose::Drain, ());
+        p.close();
+        let a = p.try_acquire(1).unwrap();
+        let mut b = take(&p, 1);
+        assert_eq!(ready(&mut b).count(), 1);
+        let mut c = take(&p, 1);
+        assert_eq!(
+            poll(&mut c, Waker::noop()).map(|r| r.err()),
+            Poll::Ready(Some(AcquireError::Closed))
+        );
+        p.release(a);
+        assert_eq!(p.try_acquire(1).map(|h| h.count()), Ok(1));
+    }
+
+    #[test]
+    fn many_grants_at_once_are_woken_in_batches() {
+        let p = strict(0);
+        let (c, w) = counter();
+        let mut futs: Vec<_> = (0..100).map(|_| take(&p, 1)).collect();
+        for f in &mut futs {
+            assert!(poll(f, &w).is_pending());
+        }
+        p.add(100);
+        assert_eq!(c.0.load(SeqCst), 100);
+        for f in &mut futs {
+            assert_eq!(ready(f).count(), 1);
+        }
+        check(&p);
+    }
+
+    #[test]
+    #[should_panic(expected = "wrong owner")]
+    fn permits_go_back_where_they_came_from() {
+        let a = strict(1);
+        let b = strict(1);
+        let held = a.try_acquire(1).unwrap();
+        b.release(held);
+    }
+}

@@ -941,3 +941,272 @@ macro_rules! wait_future {
 }
 
 pub(crate) use wait_future;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::task::Wake;
+
+    /// Waits on a list until granted; `admit` is "always block".
+    struct Park<'a> {
+        list: &'a WaitList,
+    }
+
+    impl WaitOp for Park<'_> {
+        type Output = ();
+
+        fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<()> {
+            match me.status() {
+                Status::Idle => {
+                    assert!(self.list.lock().enqueue(me, 1, cx.waker(), Some));
+                    Poll::Pending
+                }
+                Status::Waiting => {
+                    let mut locked = self.list.lock();
+                    match locked.mine(me) {
+                        Some(mut mine) => {
+                            mine.set_waker(cx.waker());
+                            Poll::Pending
+                        }
+                        None => {
+                            drop(locked);
+                            self.poll(me, cx)
+                        }
+                    }
+                }
+                Status::Granted | Status::Closed => {
+                    me.take_grant();
+                    me.take_closed();
+                    Poll::Ready(())
+                }
+            }
+        }
+
+        fn cancel(&mut self, me: &mut Waiter<'_>) {
+            if me.status() == Status::Waiting && self.list.lock().remove(me).is_some() {
+                return;
+            }
+            me.take_grant();
+            me.take_closed();
+        }
+    }
+
+    fn park(list: &WaitList) -> Pin<Box<Waiting<Park<'_>>>> {
+        Box::pin(Waiting::new(Park { list }))
+    }
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    fn poll(f: &mut Pin<Box<Waiting<Park<'_>>>>, waker: &Waker) -> Poll<()> {
+        f.as_mut().poll(&mut Context::from_waker(waker))
+    }
+
+    fn waiters_bit(list: &WaitList) -> bool {
+        list.state().load(SeqCst) & WAITERS != 0
+    }
+
+    fn len(list: &WaitList) -> usize {
+        list.inner.lock().len
+    }
+
+    #[test]
+    fn links_and_unlinks_anywhere_and_keeps_the_waiters_bit() {
+        let list = WaitList::new(0, ());
+        let (_, waker) = counter();
+        let mut nodes: Vec<_> = (0..4).map(|_| park(&list)).collect();
+        assert!(!waiters_bit(&list));
+        for n in &mut nodes {
+            assert!(poll(n, &waker).is_pending());
+        }
+        assert!(waiters_bit(&list));
+        assert_eq!(len(&list), 4);
+        drop(nodes.remove(1)); // middle
+        drop(nodes.remove(2)); // tail
+        drop(nodes.remove(0)); // head
+        assert_eq!(len(&list), 1);
+        assert!(waiters_bit(&list));
+        drop(nodes);
+        assert_eq!(len(&list), 0);
+        assert!(!waiters_bit(&list));
+        let inner = list.inner.lock();
+        assert!(inner.head.is_none() && inner.tail.is_none());
+    }
+
+    #[test]
+    fn notify_grants_first_come_first_served() {
+        let list = WaitList::new(0, ());
+        let counters: Vec<_> = (0..5).map(|_| counter()).collect();
+        let mut nodes: Vec<_> = (0..5).map(|_| park(&list)).collect();
+        for (n, (_, w)) in nodes.iter_mut().zip(&counters) {
+            assert!(poll(n, w).is_pending());
+        }
+        assert_eq!(list.lock().notify(2), 2);
+        let woken: Vec<_> = counters.iter().map(|(c, _)| c.0.load(SeqCst)).collect();
+        assert_eq!(woken, [1, 1, 0, 0, 0]);
+        assert!(poll(&mut nodes[0], &counters[0].1).is_ready());
+        assert!(poll(&mut nodes[2], &counters[2].1).is_pending());
+        assert_eq!(list.lock().notify(10), 3);
+        assert!(!waiters_bit(&list));
+    }
+
+    #[test]
+    fn a_re_poll_with_a_new_waker_replaces_the_old_one() {
+        let list = WaitList::new(0, ());
+        let (c1, w1) = counter();
+        let (c2, w2) = counter();
+        let mut n = park(&list);
+        assert!(poll(&mut n, &w1).is_pending());
+        assert!(poll(&mut n, &w1).is_pending()); // same waker: kept
+        assert!(poll(&mut n, &w2).is_pending());
+        list.lock().notify(1);
+        assert_eq!((c1.0.load(SeqCst), c2.0.load(SeqCst)), (0, 1));
+    }
+
+    /// `Park` on a list in an `Arc`, so that futures can be `'static`.
+    struct ParkOwned(Arc<WaitList>);
+
+    impl WaitOp for ParkOwned {
+        type Output = ();
+        fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<()> {
+            Park { list: &self.0 }.poll(me, cx)
+        }
+        fn cancel(&mut self, me: &mut Waiter<'_>) {
+            Park { list: &self.0 }.cancel(me)
+        }
+    }
+
+    type Parked = Pin<Box<Waiting<ParkOwned>>>;
+
+    fn park_owned(list: &Arc<WaitList>) -> Parked {
+        Box::pin(Waiting::new(ParkOwned(list.clone())))
+    }
+
+    fn poll_owned(f: &mut Parked, waker: &Waker) -> Poll<()> {
+        f.as_mut().poll(&mut Context::from_waker(waker))
+    }
+
+    /// A waker that checks the list's lock is free when it is called.
+    struct CheckUnlocked {
+        list: Arc<WaitList>,
+        calls: AtomicUsize,
+        ok: AtomicBool,
+    }
+
+    impl Wake for CheckUnlocked {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            let free = self.list.inner.try_lock().is_some();
+            self.ok.fetch_and(free, SeqCst);
+            self.calls.fetch_add(1, SeqCst);
+        }
+    }
+
+    #[test]
+    fn wakers_are_called_outside_the_lock_in_batches() {
+        let list = Arc::new(WaitList::new(0, ()));
+        let check = Arc::new(CheckUnlocked {
+            list: list.clone(),
+            calls: AtomicUsize::new(0),
+            ok: AtomicBool::new(true),
+        });
+        let waker = Waker::from(check.clone());
+        let n = 3 * BATCH + 1;
+        let mut nodes: Vec<_> = (0..n).map(|_| park_owned(&list)).collect();
+        for node in &mut nodes {
+            assert!(poll_owned(node, &waker).is_pending());
+        }
+        assert_eq!(list.lock().notify_all(), n);
+        assert_eq!(check.calls.load(SeqCst), n);
+        assert!(check.ok.load(SeqCst), "a waker ran with the lock held");
+        for node in &mut nodes {
+            assert!(poll_owned(node, &waker).is_ready());
+        }
+    }
+
+    /// A waker that, the first time it is called, links `late`.
+    struct LinkLate {
+        late: std::sync::Mutex<Parked>,
+        waker: Waker,
+        done: AtomicBool,
+    }
+
+    impl Wake for LinkLate {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            if !self.done.swap(true, SeqCst) {
+                let mut late = self.late.lock().unwrap();
+                assert!(poll_owned(&mut late, &self.waker).is_pending());
+            }
+        }
+    }
+
+    #[test]
+    fn notify_all_skips_waiters_that_arrive_while_it_runs() {
+        // The first batch's wakers run in the window between batches and
+        // link a new waiter; `notify_all` must leave it waiting.
+        let list = Arc::new(WaitList::new(0, ()));
+        let (late_count, late_waker) = counter();
+        let link_late = Arc::new(LinkLate {
+            late: std::sync::Mutex::new(park_owned(&list)),
+            waker: late_waker,
+            done: AtomicBool::new(false),
+        });
+        let fire = Waker::from(link_late.clone());
+        let n = BATCH + 1;
+        let mut nodes: Vec<_> = (0..n).map(|_| park_owned(&list)).collect();
+        for node in &mut nodes {
+            assert!(poll_owned(node, &fire).is_pending());
+        }
+        assert_eq!(list.lock().notify_all(), n, "only the waiters from before");
+        assert!(link_late.done.load(SeqCst));
+        assert_eq!(late_count.0.load(SeqCst), 0, "the late waiter was woken");
+        assert_eq!(len(&list), 1);
+        assert_eq!(list.lock().notify_all(), 1);
+        assert_eq!(late_count.0.load(SeqCst), 1);
+    }
+
+    #[test]
+    fn enqueue_declines_when_the_state_no_longer_blocks() {
+        let list = WaitList::new(0, ());
+        let mut fut = Box::pin(Waiting::new(Park { list: &list }));
+        // Poll through the op's `Waiter` by hand: admit says "not blocked".
+        // SAFETY: (test only) we never move out of the pinned box.
+        let this = unsafe { fut.as_mut().get_unchecked_mut() };
+        let mut me = Waiter { node: &this.node };
+        let linked = list.lock().enqueue(&mut me, 1, Waker::noop(), |_| None);
+        assert!(!linked);
+        assert_eq!(me.status(), Status::Idle);
+        assert!(!waiters_bit(&list));
+    }
+
+    #[test]
+    fn a_node_linked_in_another_list_is_not_mine_here() {
+        let a = WaitList::new(0, ());
+        let b = WaitList::new(0, ());
+        let mut fut = park(&a);
+        assert!(poll(&mut fut, Waker::noop()).is_pending());
+        // SAFETY: (test only) we never move out of the pinned box.
+        let this = unsafe { fut.as_mut().get_unchecked_mut() };
+        let mut me = Waiter { node: &this.node };
+        assert!(b.lock().mine(&me).is_none());
+        assert!(b.lock().remove(&mut me).is_none());
+        assert!(a.lock().mine(&me).is_some());
+    }
+}
