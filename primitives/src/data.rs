@@ -66,6 +66,7 @@ impl<T, K: Kind> Guarded<T, K> {
     }
 
     /// Free permits (`FULL` when nobody holds any).
+    #[inline]
     pub(crate) fn available(&self) -> usize {
         self.permits.available()
     }
@@ -76,6 +77,7 @@ impl<T, K: Kind> Guarded<T, K> {
     }
 
     /// Takes `n` permits (at most `FULL`) if that needs no waiting.
+    #[inline]
     pub(crate) fn try_acquire(&self, n: usize) -> Option<Access<T, K>> {
         assert!(n >= 1 && n <= K::FULL);
         match self.permits.try_acquire(n) {
@@ -86,6 +88,7 @@ impl<T, K: Kind> Guarded<T, K> {
     }
 
     /// Polls for `n` permits (at most `FULL`).
+    #[inline]
     pub(crate) fn poll_acquire(
         &self,
         me: &mut Waiter<'_>,
@@ -106,6 +109,7 @@ impl<T, K: Kind> Guarded<T, K> {
     }
 
     /// Gives the permits of `access` back.
+    #[inline]
     pub(crate) fn release(&self, access: &mut Access<T, K>) {
         self.permits.release(core::mem::take(&mut access.held));
     }
@@ -138,6 +142,7 @@ pub(crate) struct Access<T, K: Kind> {
 unsafe impl<T: Sync, K: Kind> Sync for Access<T, K> {}
 
 impl<T, K: Kind> Access<T, K> {
+    #[inline]
     fn new(held: Held) -> Self {
         Access {
             held,
@@ -155,6 +160,7 @@ impl<T, K: Kind> Access<T, K> {
     /// # Panics
     ///
     /// If these permits are not `cell`'s, or were given back.
+    #[inline]
     pub(crate) fn get<'a>(&'a self, cell: &'a Guarded<T, K>) -> &'a T {
         assert!(self.held.count() >= 1 && self.held.is_from(&cell.permits));
         cell.value.with(|p| {
@@ -172,6 +178,7 @@ impl<T, K: Kind> Access<T, K> {
     /// # Panics
     ///
     /// If these permits are not all of `cell`'s.
+    #[inline]
     pub(crate) fn get_mut<'a>(&'a mut self, cell: &'a Guarded<T, K>) -> &'a mut T {
         assert!(self.held.count() == K::FULL && self.held.is_from(&cell.permits));
         cell.value.with_mut(|p| {

@@ -151,6 +151,7 @@ struct WaitForSet<'a> {
 impl WaitOp for WaitForSet<'_> {
     type Output = ();
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             match me.status() {

@@ -99,6 +99,7 @@ impl<T> Lock<T> {
     ///     assert_eq!(*lock.lock().await, "hello");
     /// });
     /// ```
+    #[inline]
     pub fn lock(&self) -> LockFuture<'_, T> {
         LockFuture::from_op(LockOp { lock: self })
     }
@@ -139,6 +140,7 @@ impl<T> Lock<T> {
     /// drop(guard);
     /// assert!(lock.try_lock().is_ok());
     /// ```
+    #[inline]
     pub fn try_lock(&self) -> Result<LockGuard<'_, T>, TryLockError> {
         match self.cell.try_acquire(1) {
             Some(access) => Ok(LockGuard { lock: self, access }),
@@ -241,6 +243,7 @@ struct LockOp<'a, T> {
 impl<'a, T> WaitOp for LockOp<'a, T> {
     type Output = LockGuard<'a, T>;
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
         match lock.cell.poll_acquire(me, 1, cx) {
@@ -261,6 +264,7 @@ struct OwnedLockOp<T> {
 impl<T> WaitOp for OwnedLockOp<T> {
     type Output = OwnedLockGuard<T>;
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self
             .lock
@@ -320,18 +324,21 @@ impl<'a, T> LockGuard<'a, T> {
 
 impl<T> Deref for LockGuard<'_, T> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
         self.access.get(&self.lock.cell)
     }
 }
 
 impl<T> DerefMut for LockGuard<'_, T> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
         self.access.get_mut(&self.lock.cell)
     }
 }
 
 impl<T> Drop for LockGuard<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         self.lock.cell.release(&mut self.access);
     }
@@ -377,18 +384,21 @@ impl<T> OwnedLockGuard<T> {
 
 impl<T> Deref for OwnedLockGuard<T> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
         self.access.get(&self.lock.cell)
     }
 }
 
 impl<T> DerefMut for OwnedLockGuard<T> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
         self.access.get_mut(&self.lock.cell)
     }
 }
 
 impl<T> Drop for OwnedLockGuard<T> {
+    #[inline]
     fn drop(&mut self) {
         self.lock.cell.release(&mut self.access);
     }

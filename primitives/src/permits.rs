@@ -111,11 +111,13 @@ pub(crate) struct Held {
 
 impl Held {
     /// The number of permits held.
+    #[inline]
     pub(crate) fn count(&self) -> usize {
         self.n
     }
 
     /// It came from `permits`.
+    #[inline]
     pub(crate) fn is_from<D>(&self, permits: &Permits<D>) -> bool {
         self.owner == permits.id()
     }
@@ -154,10 +156,12 @@ impl<D> Permits<D> {
         }
     }
 
+    #[inline]
     fn id(&self) -> usize {
         self as *const Self as usize
     }
 
+    #[inline]
     fn held(&self, n: usize) -> Held {
         Held {
             n,
@@ -191,6 +195,7 @@ impl<D> Permits<D> {
     }
 
     /// Takes `n` permits if that needs no waiting.
+    #[inline]
     pub(crate) fn try_acquire(&self, n: usize) -> Result<Held, TryAcquireError> {
         if n > MAX_PERMITS {
             return Err(TryAcquireError::TooMany { requested: n });
@@ -219,7 +224,25 @@ impl<D> Permits<D> {
     }
 
     /// Polls for `n` permits with the node `me`.
+    #[inline]
     pub(crate) fn poll_acquire(
+        &self,
+        me: &mut Waiter<'_>,
+        n: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Held, AcquireError>> {
+        if me.status() == Status::Idle {
+            // The fast path: no node involved.
+            if let Ok(held) = self.try_acquire(n) {
+                return Poll::Ready(Ok(held));
+            }
+        }
+        self.poll_acquire_slow(me, n, cx)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn poll_acquire_slow(
         &self,
         me: &mut Waiter<'_>,
         n: usize,
@@ -340,6 +363,7 @@ impl<D> Permits<D> {
     /// # Panics
     ///
     /// If `held` came from another `Permits`.
+    #[inline]
     pub(crate) fn release(&self, held: Held) {
         if held.n == 0 {
             return;
@@ -353,10 +377,17 @@ impl<D> Permits<D> {
     /// # Panics
     ///
     /// If that would make more than `MAX_PERMITS` free.
+    #[inline]
     pub(crate) fn add(&self, n: usize) {
         if n == 0 || self.add_fast(n) {
             return;
         }
+        self.add_slow(n);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_slow(&self, n: usize) {
         let mut locked = self.list.lock();
         self.settle(&mut locked, n, None);
     }
@@ -369,6 +400,7 @@ impl<D> Permits<D> {
         self.settle(locked, n, None);
     }
 
+    #[inline]
     fn add_fast(&self, n: usize) -> bool {
         let state = self.list.state();
         let mut s = state.load(Relaxed);

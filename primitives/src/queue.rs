@@ -647,6 +647,7 @@ struct PutOp<'a, T, S> {
 impl<T, S: Storage<T>> WaitOp for PutOp<'_, T, S> {
     type Output = Result<(), PutError<T>>;
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.shared.poll_put(me, &mut self.item, cx)
     }
@@ -665,6 +666,7 @@ struct GetOp<'a, T, S> {
 impl<T, S: Storage<T>> WaitOp for GetOp<'_, T, S> {
     type Output = Result<T, GetError>;
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.shared.poll_get(me, cx)
     }
@@ -681,6 +683,7 @@ struct GetOwnedOp<T, S> {
 impl<T, S: Storage<T>> WaitOp for GetOwnedOp<T, S> {
     type Output = Result<T, GetError>;
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.shared.poll_get(me, cx)
     }
@@ -697,6 +700,7 @@ struct JoinOp<'a> {
 impl WaitOp for JoinOp<'_> {
     type Output = ();
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             match me.status() {

@@ -287,6 +287,7 @@ struct ReadOp<'a, T> {
 impl<'a, T> WaitOp for ReadOp<'a, T> {
     type Output = RwLockReadGuard<'a, T>;
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
         lock.cell
@@ -306,6 +307,7 @@ struct WriteOp<'a, T> {
 impl<'a, T> WaitOp for WriteOp<'a, T> {
     type Output = RwLockWriteGuard<'a, T>;
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
         lock.cell
@@ -352,6 +354,7 @@ struct OwnedWriteOp<T>(OwnedOp<T>);
 impl<T> WaitOp for OwnedReadOp<T> {
     type Output = OwnedRwLockReadGuard<T>;
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.0
             .poll_access(me, cx)
@@ -366,6 +369,7 @@ impl<T> WaitOp for OwnedReadOp<T> {
 impl<T> WaitOp for OwnedWriteOp<T> {
     type Output = OwnedRwLockWriteGuard<T>;
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.0
             .poll_access(me, cx)
@@ -413,12 +417,14 @@ macro_rules! guard_impls {
     ($guard:ident [$($gen:tt)*] [$($arg:tt)*]) => {
         impl<$($gen)*> Deref for $guard<$($arg)*> {
             type Target = T;
+            #[inline]
             fn deref(&self) -> &T {
                 self.access.get(&self.lock.cell)
             }
         }
 
         impl<$($gen)*> Drop for $guard<$($arg)*> {
+            #[inline]
             fn drop(&mut self) {
                 self.lock.cell.release(&mut self.access);
             }
@@ -473,6 +479,7 @@ pub struct RwLockWriteGuard<'a, T> {
 guard_impls!(RwLockWriteGuard['a, T]['a, T]);
 
 impl<T> DerefMut for RwLockWriteGuard<'_, T> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
         self.access.get_mut(&self.lock.cell)
     }
@@ -525,6 +532,7 @@ pub struct OwnedRwLockWriteGuard<T> {
 guard_impls!(OwnedRwLockWriteGuard[T][T]);
 
 impl<T> DerefMut for OwnedRwLockWriteGuard<T> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
         self.access.get_mut(&self.lock.cell)
     }

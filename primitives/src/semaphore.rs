@@ -357,6 +357,7 @@ struct AcquireOp<'a> {
 impl<'a> WaitOp for AcquireOp<'a> {
     type Output = Result<Permit<'a>, AcquireError>;
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let sem = self.sem;
         sem.permits
@@ -377,6 +378,7 @@ struct AcquireOwnedOp {
 impl WaitOp for AcquireOwnedOp {
     type Output = Result<OwnedPermit, AcquireError>;
 
+    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let sem = self
             .sem
@@ -449,6 +451,7 @@ impl Permit<'_> {
 }
 
 impl Drop for Permit<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.sem.permits.release(core::mem::take(&mut self.held));
     }
@@ -506,6 +509,7 @@ impl OwnedPermit {
 }
 
 impl Drop for OwnedPermit {
+    #[inline]
     fn drop(&mut self) {
         self.sem.permits.release(core::mem::take(&mut self.held));
     }

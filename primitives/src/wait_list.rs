@@ -83,6 +83,7 @@
 
 use core::fmt;
 use core::marker::PhantomPinned;
+use core::mem::MaybeUninit;
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
@@ -110,6 +111,9 @@ pub(crate) const FAIR_TIMEOUT: Duration = Duration::from_micros(500);
 const BATCH: usize = if IS_LOOM { 2 } else { 32 };
 
 // Node statuses. See the module documentation.
+/// Never linked: the fields are not initialised yet (so that making a
+/// future, and moving it before its first poll, costs next to nothing).
+const FRESH: usize = 4;
 /// Not linked; nothing pending. The owner may link it.
 const IDLE: usize = 0;
 /// Linked in a list.
@@ -124,14 +128,15 @@ type Link = Option<NonNull<Node>>;
 /// A waiter node. It lives inside a [`Waiting`] future and is linked into a
 /// [`WaitList`] while that future waits.
 pub(crate) struct Node {
-    /// `IDLE`, `WAITING`, `GRANTED` or `CLOSED`.
+    /// `FRESH`, `IDLE`, `WAITING`, `GRANTED` or `CLOSED`.
     status: AtomicUsize,
     /// Address of the list the node is linked in; 0 while not linked.
     /// Written with that list's lock held; atomic so that its owner can ask
     /// "am I linked in this list?" of any list without racing.
     list: AtomicUsize,
-    /// Accessed under invariant 1.
-    fields: UnsafeCell<Fields>,
+    /// Accessed under invariant 1; initialised from the first link on
+    /// (the status is `FRESH` until then).
+    fields: UnsafeCell<MaybeUninit<Fields>>,
     _pinned: PhantomPinned,
 }
 
@@ -164,23 +169,12 @@ unsafe impl Send for Node {}
 unsafe impl Sync for Node {}
 
 impl Node {
+    #[inline]
     fn new() -> Self {
         Node {
-            status: AtomicUsize::new(IDLE),
+            status: AtomicUsize::new(FRESH),
             list: AtomicUsize::new(0),
-            fields: UnsafeCell::new(Fields {
-                prev: None,
-                next: None,
-                waker: None,
-                want: 0,
-                assigned: 0,
-                seq: 0,
-                woken: false,
-                bypassed: 0,
-                starving: false,
-                #[cfg(not(loom))]
-                since: None,
-            }),
+            fields: UnsafeCell::new(MaybeUninit::uninit()),
             _pinned: PhantomPinned,
         }
     }
@@ -191,12 +185,13 @@ impl Node {
     ///
     /// The caller has the access that invariant 1 requires: it holds the
     /// lock of the list the node is linked in, or it is the owner and the
-    /// node is not linked.
+    /// node is not linked. The node is not `FRESH`.
     unsafe fn fields<R>(&self, f: impl FnOnce(&mut Fields) -> R) -> R {
         self.fields.with_mut(|p| {
             // SAFETY: the caller guarantees exclusive access (invariant 1),
-            // and the borrow ends when `f` returns.
-            f(unsafe { &mut *p })
+            // and the borrow ends when `f` returns; a node that is not
+            // `FRESH` has been linked, which initialised the fields.
+            f(unsafe { &mut *p.cast::<Fields>() })
         })
     }
 }
@@ -214,13 +209,23 @@ unsafe fn linked_fields<R>(node: NonNull<Node>, f: impl FnOnce(&mut Fields) -> R
 }
 
 impl Drop for Node {
+    #[inline]
     fn drop(&mut self) {
-        if self.status.load(Acquire) == WAITING {
-            // Invariant 2: the list still points here. Continuing would be a
-            // use-after-free; this is a bug in a primitive, never in user
-            // code, so stop loudly.
-            eprintln!("magpie-sync: a waiter node was dropped while still linked; aborting");
-            std::process::abort();
+        match self.status.load(Acquire) {
+            FRESH => {}
+            WAITING => {
+                // Invariant 2: the list still points here. Continuing would
+                // be a use-after-free; this is a bug in a primitive, never
+                // in user code, so stop loudly.
+                eprintln!("magpie-sync: a waiter node was dropped while still linked; aborting");
+                std::process::abort();
+            }
+            _ => {
+                // SAFETY: not linked, and we are being dropped: nobody else
+                // can reach the fields, which are initialised (not FRESH).
+                let waker = unsafe { self.fields(|f| f.waker.take()) };
+                drop(waker);
+            }
         }
     }
 }
@@ -228,7 +233,7 @@ impl Drop for Node {
 impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let status = match self.status.load(Relaxed) {
-            IDLE => "idle",
+            FRESH | IDLE => "idle",
             WAITING => "waiting",
             GRANTED => "granted",
             _ => "closed",
@@ -260,9 +265,10 @@ pub(crate) struct Waiter<'a> {
 impl Waiter<'_> {
     /// The node's status. `Acquire`: after `Granted` or `Closed` the
     /// releaser's writes to the node are visible.
+    #[inline]
     pub(crate) fn status(&self) -> Status {
         match self.node.status.load(Acquire) {
-            IDLE => Status::Idle,
+            FRESH | IDLE => Status::Idle,
             WAITING => Status::Waiting,
             GRANTED => Status::Granted,
             _ => Status::Closed,
@@ -476,28 +482,39 @@ impl<'a, D> Locked<'a, D> {
         }
         let id = self.list.id();
         let node = me.addr();
-        let inner = self.inner_mut();
-        let seq = inner.next_seq;
-        inner.next_seq += 1;
-        let tail = inner.tail;
-        // SAFETY: `me` is idle, hence unlinked, and we are its owner.
-        unsafe {
-            me.node.fields(|f| {
-                f.prev = tail;
-                f.next = None;
-                f.waker = Some(waker.clone());
-                f.want = want;
-                f.assigned = 0;
-                f.seq = seq;
-                f.woken = false;
-                f.bypassed = 0;
-                f.starving = false;
-                #[cfg(not(loom))]
-                {
-                    f.since = Some(Instant::now());
-                }
-            })
+        let (seq, tail) = {
+            let inner = self.inner_mut();
+            inner.next_seq += 1;
+            (inner.next_seq - 1, inner.tail)
         };
+        let fields = Fields {
+            prev: tail,
+            next: None,
+            waker: Some(waker.clone()),
+            want,
+            assigned: 0,
+            seq,
+            woken: false,
+            bypassed: 0,
+            starving: false,
+            #[cfg(not(loom))]
+            since: Some(Instant::now()),
+        };
+        if me.node.status.load(Relaxed) == FRESH {
+            me.node.fields.with_mut(|p| {
+                // SAFETY: `me` is fresh: never linked, so nobody else has
+                // ever seen the fields, and we are its owner.
+                unsafe { (*p).write(fields) };
+            });
+        } else {
+            // SAFETY: `me` is idle, hence unlinked, and we are its owner.
+            let old = unsafe { me.node.fields(|f| core::mem::replace(f, fields)) };
+            if let Some(waker) = old.waker {
+                // Invariant 5: dropped after the lock is released.
+                self.wakers.bury(waker);
+            }
+        }
+        let inner = self.inner_mut();
         match tail {
             // SAFETY: `tail` is linked in this list and we hold its lock.
             Some(tail) => unsafe { linked_fields(tail, |f| f.next = Some(node)) },
@@ -777,8 +794,8 @@ impl NodeMut<'_> {
 struct Wakers {
     buf: [Option<Waker>; BATCH],
     len: usize,
-    /// A replaced waker, to drop outside the lock.
-    dead: Option<Waker>,
+    /// Replaced wakers, to drop outside the lock.
+    dead: [Option<Waker>; 2],
 }
 
 impl Wakers {
@@ -786,7 +803,7 @@ impl Wakers {
         Wakers {
             buf: [const { None }; BATCH],
             len: 0,
-            dead: None,
+            dead: [None, None],
         }
     }
 
@@ -804,13 +821,18 @@ impl Wakers {
     }
 
     fn bury(&mut self, waker: Waker) {
-        self.dead = Some(waker);
+        // One lock hold replaces at most one waker per node it polls for,
+        // and polls at most one node: two slots are plenty.
+        match self.dead.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(waker),
+            None => unreachable!("more than two wakers replaced under one lock"),
+        }
     }
 
     /// Calls every collected waker. If one panics, the rest are still
     /// called when `self` is dropped during unwinding.
     fn wake_all(&mut self) {
-        self.dead = None;
+        self.dead = [None, None];
         while self.len > 0 {
             self.len -= 1;
             if let Some(waker) = self.buf[self.len].take() {
@@ -848,6 +870,7 @@ pub(crate) struct Waiting<O: WaitOp> {
 
 impl<O: WaitOp> Waiting<O> {
     /// A future that has not linked anything yet.
+    #[inline]
     pub(crate) fn new(op: O) -> Self {
         Waiting {
             node: Node::new(),
@@ -856,6 +879,7 @@ impl<O: WaitOp> Waiting<O> {
     }
 
     /// Polls the operation with the pinned node.
+    #[inline]
     pub(crate) fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
         // SAFETY: we never move out of `self`; the node stays where it is
         // until `drop`, which is what pinning promises (invariant 2). `op` is
@@ -867,6 +891,7 @@ impl<O: WaitOp> Waiting<O> {
 }
 
 impl<O: WaitOp> Drop for Waiting<O> {
+    #[inline]
     fn drop(&mut self) {
         // The node is dropped in place right after this, so it is still
         // pinned here if it ever was.
@@ -911,6 +936,7 @@ macro_rules! wait_future {
         }
 
         impl<$($gen)*> $name<$($arg)*> {
+            #[inline]
             fn from_op(op: $op) -> Self {
                 $name { inner: $crate::wait_list::Waiting::new(op) }
             }
@@ -919,6 +945,7 @@ macro_rules! wait_future {
         impl<$($gen)*> ::core::future::Future for $name<$($arg)*> {
             type Output = $out;
 
+            #[inline]
             fn poll(
                 self: ::core::pin::Pin<&mut Self>,
                 cx: &mut ::core::task::Context<'_>,
