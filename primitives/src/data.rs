@@ -14,7 +14,7 @@ use core::task::{Context, Poll};
 use crate::error::TryAcquireError;
 use crate::fairness::Fairness;
 use crate::loom::cell::UnsafeCell;
-use crate::permits::{Held, OnClose, Permits};
+use crate::permits::{Held, Permits};
 use crate::wait_list::Waiter;
 
 /// What kind of sharing a [`Guarded`] allows.
@@ -59,7 +59,7 @@ unsafe impl<T: Send + Sync> Sync for Guarded<T, Shared> {}
 impl<T, K: Kind> Guarded<T, K> {
     pub(crate) fn new(value: T, fairness: Fairness) -> Self {
         Guarded {
-            permits: Permits::new(K::FULL, fairness, OnClose::Fail, ()),
+            permits: Permits::new(K::FULL, fairness),
             value: UnsafeCell::new(value),
             _kind: PhantomData,
         }

@@ -23,8 +23,7 @@
 //!   yet. While it is set (and `HANDOFF` is not), a release just adds its
 //!   permits to the word: the woken waiter will take them, or pass the
 //!   chance on.
-//! * `CLOSED`: acquires fail (or, for a queue's items, fail once no permit is
-//!   left).
+//! * `CLOSED`: acquires fail.
 //!
 //! # The fast paths
 //!
@@ -78,21 +77,10 @@ fn free(state: usize) -> usize {
     state >> SHIFT
 }
 
-/// What closing means to acquirers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnClose {
-    /// Every acquire fails once closed (a semaphore).
-    Fail,
-    /// Acquires succeed while permits are left, then fail (a queue's items:
-    /// consumers drain what was put before the close).
-    Drain,
-}
-
 /// A fair counting resource. See the module documentation.
-pub(crate) struct Permits<D = ()> {
-    list: WaitList<D>,
+pub(crate) struct Permits {
+    list: WaitList,
     strict: bool,
-    drain: bool,
 }
 
 /// Permits acquired from a [`Permits`]. Only this module makes one; it is
@@ -118,7 +106,7 @@ impl Held {
 
     /// It came from `permits`.
     #[inline]
-    pub(crate) fn is_from<D>(&self, permits: &Permits<D>) -> bool {
+    pub(crate) fn is_from(&self, permits: &Permits) -> bool {
         self.owner == permits.id()
     }
 
@@ -138,21 +126,20 @@ impl Held {
     }
 }
 
-impl<D> Permits<D> {
+impl Permits {
     /// `permits` free permits.
     ///
     /// # Panics
     ///
     /// If `permits > MAX_PERMITS`.
-    pub(crate) fn new(permits: usize, fairness: Fairness, on_close: OnClose, data: D) -> Self {
+    pub(crate) fn new(permits: usize, fairness: Fairness) -> Self {
         assert!(
             permits <= MAX_PERMITS,
             "cannot create {permits} permits: the maximum is {MAX_PERMITS}"
         );
         Permits {
-            list: WaitList::new(permits << SHIFT, data),
+            list: WaitList::new(permits << SHIFT, ()),
             strict: fairness == Fairness::Strict,
-            drain: on_close == OnClose::Drain,
         }
     }
 
@@ -189,11 +176,6 @@ impl<D> Permits<D> {
         self.list.state().load(Acquire) & CLOSED != 0
     }
 
-    /// Takes the wait list's lock (for the data kept under it).
-    pub(crate) fn lock(&self) -> Locked<'_, D> {
-        self.list.lock()
-    }
-
     /// Takes `n` permits if that needs no waiting.
     #[inline]
     pub(crate) fn try_acquire(&self, n: usize) -> Result<Held, TryAcquireError> {
@@ -203,18 +185,14 @@ impl<D> Permits<D> {
         let state = self.list.state();
         let mut s = state.load(Relaxed);
         loop {
-            if s & CLOSED != 0 && !self.drain {
+            if s & CLOSED != 0 {
                 return Err(TryAcquireError::Closed);
             }
             if n == 0 {
                 return Ok(self.held(0));
             }
             if s & HANDOFF != 0 || free(s) < n {
-                return Err(if s & CLOSED != 0 {
-                    TryAcquireError::Closed
-                } else {
-                    TryAcquireError::NoPermits
-                });
+                return Err(TryAcquireError::NoPermits);
             }
             match state.compare_exchange_weak(s, s - (n << SHIFT), Acquire, Relaxed) {
                 Ok(_) => return Ok(self.held(n)),
@@ -258,10 +236,7 @@ impl<D> Permits<D> {
                 }
                 Status::Closed => {
                     me.take_closed();
-                    if !self.drain {
-                        return Poll::Ready(Err(AcquireError::Closed));
-                    }
-                    // Whatever is left may still be taken: start over.
+                    return Poll::Ready(Err(AcquireError::Closed));
                 }
                 Status::Waiting => {
                     let mut locked = self.list.lock();
@@ -392,14 +367,6 @@ impl<D> Permits<D> {
         self.settle(&mut locked, n, None);
     }
 
-    /// [`add`](Self::add) with the lock already held.
-    pub(crate) fn add_locked(&self, locked: &mut Locked<'_, D>, n: usize) {
-        if n == 0 || self.add_fast(n) {
-            return;
-        }
-        self.settle(locked, n, None);
-    }
-
     #[inline]
     fn add_fast(&self, n: usize) -> bool {
         let state = self.list.state();
@@ -420,21 +387,16 @@ impl<D> Permits<D> {
     /// (see [`OnClose`]).
     pub(crate) fn close(&self) {
         let mut locked = self.list.lock();
-        self.close_locked(&mut locked);
-    }
-
-    /// [`close`](Self::close) with the lock already held.
-    pub(crate) fn close_locked(&self, locked: &mut Locked<'_, D>) {
         let prev = self.list.state().fetch_or(CLOSED, AcqRel);
         if prev & CLOSED == 0 {
-            self.settle(locked, 0, None);
+            self.settle(&mut locked, 0, None);
         }
     }
 
     /// Decides who gets the free permits plus `avail` more; see the module
     /// documentation. `me` is the waiter that is polling, if any: when it is
     /// the head and can be satisfied it is granted rather than woken.
-    fn settle(&self, locked: &mut Locked<'_, D>, mut avail: usize, me: Option<&Waiter<'_>>) {
+    fn settle(&self, locked: &mut Locked<'_, ()>, mut avail: usize, me: Option<&Waiter<'_>>) {
         let state = locked.state();
         // Take the free permits in hand; HANDOFF keeps the fast paths out
         // until the final store.
@@ -504,7 +466,7 @@ fn check_total(free: usize, added: usize) {
     }
 }
 
-impl<D> core::fmt::Debug for Permits<D> {
+impl core::fmt::Debug for Permits {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Permits")
             .field("available", &self.available())
@@ -573,7 +535,7 @@ mod tests {
 
     /// The invariants of the state word, checked with the lock held.
     fn check(p: &Permits) {
-        let locked = p.lock();
+        let locked = p.list.lock();
         let s = state(p);
         assert_eq!(s & WAITERS != 0, !locked.is_empty(), "WAITERS iff waiters");
         if locked.is_empty() {
@@ -585,11 +547,11 @@ mod tests {
     }
 
     fn strict(n: usize) -> Permits {
-        Permits::new(n, Fairness::Strict, OnClose::Fail, ())
+        Permits::new(n, Fairness::Strict)
     }
 
     fn eventual(n: usize) -> Permits {
-        Permits::new(n, Fairness::Eventual, OnClose::Fail, ())
+        Permits::new(n, Fairness::Eventual)
     }
 
     #[test]
@@ -732,22 +694,6 @@ mod tests {
         assert_eq!(p.available(), 2);
         assert_eq!(p.try_acquire(1).unwrap_err(), TryAcquireError::Closed);
         check(&p);
-    }
-
-    #[test]
-    fn drain_mode_hands_out_what_is_left_after_close() {
-        let p = Permits::new(2, Fairness::Strict, OnClose::Drain, ());
-        p.close();
-        let a = p.try_acquire(1).unwrap();
-        let mut b = take(&p, 1);
-        assert_eq!(ready(&mut b).count(), 1);
-        let mut c = take(&p, 1);
-        assert_eq!(
-            poll(&mut c, Waker::noop()).map(|r| r.err()),
-            Poll::Ready(Some(AcquireError::Closed))
-        );
-        p.release(a);
-        assert_eq!(p.try_acquire(1).map(|h| h.count()), Ok(1));
     }
 
     #[test]

@@ -1,20 +1,21 @@
 //! The queues: asyncio's `Queue`, `PriorityQueue` and `LifoQueue`, as one
 //! generic [`GenericQueue`] over a [`Storage`] order.
 //!
-//! A queue is two counts of permits on the wait list and a storage:
+//! A queue is one wait list whose lock also guards the storage and the
+//! counts, so that an uncontended put or get is one lock and one unlock.
+//! Getters wait in the list's main line, putters and joiners in two more
+//! lines kept with the storage.
 //!
-//! * `items`: one permit per item put and not yet claimed. A getter claims
-//!   an item by acquiring a permit, then pops from the storage, which is
-//!   kept under the `items` wait list's lock. Since a permit is added only
-//!   after its item is pushed, under that lock, a claimed item is always
-//!   there to pop, and every item is popped by exactly one getter.
-//! * `slots` (bounded queues): one permit per free place. A putter acquires
-//!   one before pushing; a getter adds one after popping.
-//! * `closed`, also under the `items` lock, so a put either lands before
-//!   the close (and will be drained) or fails.
+//! Hand-off is strict: an item put while getters wait is *claimed* for the
+//! first of them (`claimed` counts items in the storage that belong to a
+//! granted getter that has not taken it yet), and a place freed while
+//! putters wait is *reserved* for the first of them (`reserved`). So:
 //!
-//! `close` closes `items` in drain mode (getters take what is left, then
-//! fail) and `slots` in fail mode (waiting putters fail with their item).
+//! * unclaimed items (`len - claimed > 0`) imply that no getter waits;
+//! * free places (`capacity - len - reserved > 0`) imply that no putter waits.
+//!
+//! A granted getter or putter that is dropped before it polls gives its
+//! claim or reservation back, and the next waiter gets it.
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -26,17 +27,15 @@ use std::sync::Arc;
 
 use futures_core::{FusedStream, Stream};
 
-use crate::error::{CapacityError, GetError, PutError, TryAcquireError, TryGetError, TryPutError};
-use crate::fairness::Fairness;
-use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire};
-use crate::permits::{self, OnClose, Permits};
-use crate::wait_list::{Status, WAITERS, WaitList, WaitOp, Waiter, Waiting, wait_future};
+use crate::error::{CapacityError, GetError, PutError, TryGetError, TryPutError};
+use crate::loom::sync::atomic::Ordering::{Acquire, Release};
+use crate::permits;
+use crate::wait_list::{
+    Line, Locked, Outcome, Status, WaitList, WaitOp, Waiter, Waiting, wait_future,
+};
 
 /// The largest capacity of a bounded queue (`usize::MAX >> 4`).
 pub const MAX_CAPACITY: usize = permits::MAX_PERMITS;
-
-/// The policy for getters and putters waiting on a queue.
-const FAIRNESS: Fairness = Fairness::Strict;
 
 /// Space preallocated for a bounded queue, at most.
 const PREALLOCATE: usize = 4096;
@@ -230,22 +229,55 @@ pub struct GenericQueue<T, S> {
 }
 
 struct Shared<T, S> {
-    /// Unclaimed items, with the storage under its lock.
-    items: Permits<Store<S>>,
-    /// Free places; `None` when unbounded.
-    slots: Option<Permits>,
+    /// Getters wait in the main line; the state word only mirrors `closed`.
+    list: WaitList<State<S>>,
     capacity: Option<usize>,
-    /// Items put and not yet marked done: `count << 1 | WAITERS`.
-    unfinished: WaitList,
     _items: PhantomData<fn(T) -> T>,
 }
 
-struct Store<S> {
+/// Everything under the queue's lock.
+struct State<S> {
     storage: S,
+    /// `usize::MAX` when unbounded.
+    capacity: usize,
     closed: bool,
+    /// Items in the storage set aside for granted getters.
+    claimed: usize,
+    /// Places set aside for granted putters.
+    reserved: usize,
+    /// Items put and not yet marked with `task_done`.
+    unfinished: usize,
+    putters: Line,
+    joiners: Line,
 }
 
-const UNFINISHED_ONE: usize = 1 << 1;
+/// The state word's bit: closed (a mirror, for `is_closed` without the lock).
+const CLOSED: usize = 1 << 1;
+
+fn putters<S>(state: &mut State<S>) -> &mut Line {
+    &mut state.putters
+}
+
+fn joiners<S>(state: &mut State<S>) -> &mut Line {
+    &mut state.joiners
+}
+
+impl<S> State<S> {
+    fn unclaimed<T>(&self) -> usize
+    where
+        S: Storage<T>,
+    {
+        self.storage.len() - self.claimed
+    }
+
+    fn free_places<T>(&self) -> usize
+    where
+        S: Storage<T>,
+    {
+        self.capacity
+            .saturating_sub(self.storage.len() + self.reserved)
+    }
+}
 
 impl<T, S: Storage<T>> GenericQueue<T, S> {
     /// A queue that holds at most `capacity` items; [`put`](Self::put)
@@ -284,16 +316,20 @@ impl<T, S: Storage<T>> GenericQueue<T, S> {
 
     fn new(capacity: Option<usize>) -> Self {
         let storage = S::with_capacity(capacity.map_or(0, |c| c.min(PREALLOCATE)));
-        let store = Store {
+        let state = State {
             storage,
+            capacity: capacity.unwrap_or(usize::MAX),
             closed: false,
+            claimed: 0,
+            reserved: 0,
+            unfinished: 0,
+            putters: Line::default(),
+            joiners: Line::default(),
         };
         GenericQueue {
             shared: Arc::new(Shared {
-                items: Permits::new(0, FAIRNESS, OnClose::Drain, store),
-                slots: capacity.map(|c| Permits::new(c, FAIRNESS, OnClose::Fail, ())),
+                list: WaitList::new(0, state),
                 capacity,
-                unfinished: WaitList::new(0, ()),
                 _items: PhantomData,
             }),
         }
@@ -357,16 +393,16 @@ impl<T, S: Storage<T>> GenericQueue<T, S> {
     /// assert_eq!(q.try_put(2), Err(TryPutError::Full(2)));
     /// ```
     pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
-        let shared = &*self.shared;
-        if let Some(slots) = &shared.slots {
-            match slots.try_acquire(1) {
-                // The place is taken by the item from here on.
-                Ok(_slot) => {}
-                Err(TryAcquireError::Closed) => return Err(TryPutError::Closed(item)),
-                Err(_) => return Err(TryPutError::Full(item)),
-            }
+        let mut locked = self.shared.list.lock();
+        let state = locked.data();
+        if state.closed {
+            return Err(TryPutError::Closed(item));
         }
-        shared.push(item).map_err(TryPutError::Closed)
+        if state.free_places() == 0 {
+            return Err(TryPutError::Full(item));
+        }
+        push(&mut locked, item);
+        Ok(())
     }
 
     /// Takes the next item if that needs no waiting.
@@ -386,17 +422,20 @@ impl<T, S: Storage<T>> GenericQueue<T, S> {
     /// assert_eq!(q.try_get(), Ok('x'));
     /// ```
     pub fn try_get(&self) -> Result<T, TryGetError> {
-        let shared = &*self.shared;
-        match shared.items.try_acquire(1) {
-            Ok(_claim) => Ok(shared.pop_claimed()),
-            Err(TryAcquireError::Closed) => Err(TryGetError::Closed),
-            Err(_) => Err(TryGetError::Empty),
+        let mut locked = self.shared.list.lock();
+        let state = locked.data();
+        if state.unclaimed() > 0 {
+            Ok(pop(&mut locked))
+        } else if state.closed {
+            Err(TryGetError::Closed)
+        } else {
+            Err(TryGetError::Empty)
         }
     }
 
     /// The number of items in the queue (asyncio's `qsize`).
     pub fn len(&self) -> usize {
-        self.shared.items.lock().data().storage.len()
+        self.shared.list.lock().data().storage.len()
     }
 
     /// Whether the queue holds no item.
@@ -431,23 +470,32 @@ impl<T, S: Storage<T>> GenericQueue<T, S> {
     /// assert_eq!(q.try_get(), Err(TryGetError::Closed));
     /// ```
     pub fn close(&self) {
-        let shared = &*self.shared;
-        {
-            let mut locked = shared.items.lock();
-            if locked.data().closed {
-                return;
-            }
-            locked.data().closed = true;
-            shared.items.close_locked(&mut locked);
+        let mut locked = self.shared.list.lock();
+        if locked.data().closed {
+            return;
         }
-        if let Some(slots) = &shared.slots {
-            slots.close();
+        locked.data().closed = true;
+        locked.state().fetch_or(CLOSED, Release);
+        // Nobody starts waiting from here on; wake everyone who does.
+        loop {
+            locked.make_room();
+            if locked.is_empty_in(putters) {
+                break;
+            }
+            locked.pop_head_in(putters, Outcome::Closed, true);
+        }
+        loop {
+            locked.make_room();
+            if locked.is_empty() {
+                break;
+            }
+            locked.pop_head(Outcome::Closed, true);
         }
     }
 
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.shared.items.is_closed()
+        self.shared.list.state().load(Acquire) & CLOSED != 0
     }
 
     /// Marks one item taken from the queue as processed (asyncio's
@@ -471,41 +519,21 @@ impl<T, S: Storage<T>> GenericQueue<T, S> {
     /// ```
     #[track_caller]
     pub fn task_done(&self) {
-        let state = self.shared.unfinished.state();
-        let mut s = state.load(Acquire);
-        loop {
-            if s < UNFINISHED_ONE {
-                panic!("Queue::task_done called more times than items were put");
-            }
-            if s >> 1 == 1 && s & WAITERS != 0 {
-                break;
-            }
-            match state.compare_exchange_weak(s, s - UNFINISHED_ONE, AcqRel, Acquire) {
-                Ok(_) => return,
-                Err(actual) => s = actual,
-            }
+        let mut locked = self.shared.list.lock();
+        let state = locked.data();
+        if state.unfinished == 0 {
+            drop(locked);
+            panic!("Queue::task_done called more times than items were put");
         }
-        // The last one, and somebody joins: decrement with the lock held so
-        // that exactly the joiners linked before are woken.
-        let locked = self.shared.unfinished.lock();
-        let mut s = state.load(Acquire);
-        loop {
-            if s < UNFINISHED_ONE {
-                panic!("Queue::task_done called more times than items were put");
-            }
-            match state.compare_exchange_weak(s, s - UNFINISHED_ONE, AcqRel, Acquire) {
-                Ok(_) => break,
-                Err(actual) => s = actual,
-            }
-        }
-        if s >> 1 == 1 {
-            locked.notify_all();
+        state.unfinished -= 1;
+        if state.unfinished == 0 {
+            locked.notify_all_in(joiners, Outcome::Granted);
         }
     }
 
     /// Items put and not yet marked with [`task_done`](Self::task_done).
     pub fn unfinished_tasks(&self) -> usize {
-        self.shared.unfinished.state().load(Acquire) >> 1
+        self.shared.list.lock().data().unfinished
     }
 
     /// Waits until every item put has been marked with
@@ -528,9 +556,9 @@ impl<T, S: Storage<T>> GenericQueue<T, S> {
     ///     futures::join!(q.join(), worker);
     /// });
     /// ```
-    pub fn join(&self) -> Join<'_> {
+    pub fn join(&self) -> Join<'_, S> {
         Join::from_op(JoinOp {
-            list: &self.shared.unfinished,
+            list: &self.shared.list,
         })
     }
 
@@ -581,40 +609,109 @@ impl<T, S: Storage<T>> fmt::Debug for GenericQueue<T, S> {
     }
 }
 
+/// Pushes `item` into a free place (the caller checked, or a place was
+/// reserved for it), counts it as unfinished, and hands unclaimed items to
+/// waiting getters.
+fn push<T, S: Storage<T>>(locked: &mut Locked<'_, State<S>>, item: T) {
+    let state = locked.data();
+    state.storage.push(item);
+    state.unfinished += 1;
+    serve_getters(locked);
+}
+
+/// Pops an item that is unclaimed, or claimed by the caller, and hands the
+/// freed place to a waiting putter.
+fn pop<T, S: Storage<T>>(locked: &mut Locked<'_, State<S>>) -> T {
+    let item = locked
+        .data()
+        .storage
+        .pop()
+        .expect("an unclaimed or claimed item is in the storage");
+    serve_putters(locked);
+    item
+}
+
+/// Claims unclaimed items for waiting getters, first come first served.
+fn serve_getters<T, S: Storage<T>>(locked: &mut Locked<'_, State<S>>) {
+    loop {
+        locked.make_room();
+        if locked.data().unclaimed() == 0 || locked.is_empty() {
+            return;
+        }
+        locked.data().claimed += 1;
+        locked.pop_head(Outcome::Granted, true);
+    }
+}
+
+/// Reserves free places for waiting putters, first come first served.
+fn serve_putters<T, S: Storage<T>>(locked: &mut Locked<'_, State<S>>) {
+    loop {
+        locked.make_room();
+        if locked.data().free_places() == 0 || locked.is_empty_in(putters) {
+            return;
+        }
+        locked.data().reserved += 1;
+        locked.pop_head_in(putters, Outcome::Granted, true);
+    }
+}
+
 impl<T, S: Storage<T>> Shared<T, S> {
-    /// Pushes an item whose place (if bounded) is already taken, or gives
-    /// the item and the place back if the queue is closed.
-    fn push(&self, item: T) -> Result<(), T> {
-        {
-            let mut locked = self.items.lock();
-            let store = locked.data();
-            if !store.closed {
-                store.storage.push(item);
-                self.unfinished.state().fetch_add(UNFINISHED_ONE, AcqRel);
-                self.items.add_locked(&mut locked, 1);
-                return Ok(());
+    fn poll_get(&self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Result<T, GetError>> {
+        loop {
+            match me.status() {
+                Status::Idle | Status::Closed => {
+                    // A getter woken by `close` may still drain what is left.
+                    me.take_closed();
+                    let mut locked = self.list.lock();
+                    let state = locked.data();
+                    if state.unclaimed() > 0 {
+                        return Poll::Ready(Ok(pop(&mut locked)));
+                    }
+                    if state.closed {
+                        return Poll::Ready(Err(GetError(())));
+                    }
+                    locked.enqueue(me, 1, cx.waker(), Some);
+                    return Poll::Pending;
+                }
+                Status::Waiting => {
+                    let mut locked = self.list.lock();
+                    if let Some(mut mine) = locked.mine(me) {
+                        mine.set_waker(cx.waker());
+                        return Poll::Pending;
+                    }
+                }
+                Status::Granted => {
+                    me.take_grant();
+                    let mut locked = self.list.lock();
+                    locked.data().claimed -= 1;
+                    return Poll::Ready(Ok(pop(&mut locked)));
+                }
             }
         }
-        if let Some(slots) = &self.slots {
-            slots.add(1);
-        }
-        Err(item)
     }
 
-    /// Pops the item a getter has claimed, and frees its place.
-    fn pop_claimed(&self) -> T {
-        let item = self.items.lock().data().storage.pop();
-        if let Some(slots) = &self.slots {
-            slots.add(1);
-        }
-        item.expect("a claimed item is in the storage")
-    }
-
-    fn poll_get(&self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Result<T, GetError>> {
-        match self.items.poll_acquire(me, 1, cx) {
-            Poll::Ready(Ok(_claim)) => Poll::Ready(Ok(self.pop_claimed())),
-            Poll::Ready(Err(_)) => Poll::Ready(Err(GetError(()))),
-            Poll::Pending => Poll::Pending,
+    fn cancel_get(&self, me: &mut Waiter<'_>) {
+        loop {
+            match me.status() {
+                Status::Idle => return,
+                Status::Closed => {
+                    me.take_closed();
+                    return;
+                }
+                Status::Waiting => {
+                    if self.list.lock().remove(me).is_some() {
+                        return;
+                    }
+                }
+                Status::Granted => {
+                    // An item was claimed for us: pass it on.
+                    me.take_grant();
+                    let mut locked = self.list.lock();
+                    locked.data().claimed -= 1;
+                    serve_getters(&mut locked);
+                    return;
+                }
+            }
         }
     }
 
@@ -624,19 +721,75 @@ impl<T, S: Storage<T>> Shared<T, S> {
         item: &mut Option<T>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), PutError<T>>> {
-        if let Some(slots) = &self.slots {
-            match slots.poll_acquire(me, 1, cx) {
-                Poll::Ready(Ok(_slot)) => {}
-                Poll::Ready(Err(_)) => {
-                    let item = item.take().expect("`Put` polled after completion");
-                    return Poll::Ready(Err(PutError(item)));
+        loop {
+            match me.status() {
+                Status::Idle => {
+                    let mut locked = self.list.lock();
+                    let state = locked.data();
+                    if state.closed {
+                        return Poll::Ready(Err(PutError(take(item))));
+                    }
+                    if state.free_places() > 0 {
+                        push(&mut locked, take(item));
+                        return Poll::Ready(Ok(()));
+                    }
+                    locked.enqueue_in(putters, me, cx.waker());
+                    return Poll::Pending;
                 }
-                Poll::Pending => return Poll::Pending,
+                Status::Waiting => {
+                    let mut locked = self.list.lock();
+                    if let Some(mut mine) = locked.mine_in(putters, me) {
+                        mine.set_waker(cx.waker());
+                        return Poll::Pending;
+                    }
+                }
+                Status::Granted => {
+                    me.take_grant();
+                    let mut locked = self.list.lock();
+                    let state = locked.data();
+                    state.reserved -= 1;
+                    if state.closed {
+                        return Poll::Ready(Err(PutError(take(item))));
+                    }
+                    push(&mut locked, take(item));
+                    return Poll::Ready(Ok(()));
+                }
+                Status::Closed => {
+                    me.take_closed();
+                    return Poll::Ready(Err(PutError(take(item))));
+                }
             }
         }
-        let item = item.take().expect("`Put` polled after completion");
-        Poll::Ready(self.push(item).map_err(PutError))
     }
+
+    fn cancel_put(&self, me: &mut Waiter<'_>) {
+        loop {
+            match me.status() {
+                Status::Idle => return,
+                Status::Closed => {
+                    me.take_closed();
+                    return;
+                }
+                Status::Waiting => {
+                    if self.list.lock().remove_in(putters, me).is_some() {
+                        return;
+                    }
+                }
+                Status::Granted => {
+                    // A place was reserved for us: pass it on.
+                    me.take_grant();
+                    let mut locked = self.list.lock();
+                    locked.data().reserved -= 1;
+                    serve_putters(&mut locked);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn take<T>(item: &mut Option<T>) -> T {
+    item.take().expect("`Put` polled after completion")
 }
 
 struct PutOp<'a, T, S> {
@@ -653,9 +806,7 @@ impl<T, S: Storage<T>> WaitOp for PutOp<'_, T, S> {
     }
 
     fn cancel(&mut self, me: &mut Waiter<'_>) {
-        if let Some(slots) = &self.shared.slots {
-            slots.cancel(me);
-        }
+        self.shared.cancel_put(me);
     }
 }
 
@@ -672,7 +823,7 @@ impl<T, S: Storage<T>> WaitOp for GetOp<'_, T, S> {
     }
 
     fn cancel(&mut self, me: &mut Waiter<'_>) {
-        self.shared.items.cancel(me);
+        self.shared.cancel_get(me);
     }
 }
 
@@ -689,38 +840,31 @@ impl<T, S: Storage<T>> WaitOp for GetOwnedOp<T, S> {
     }
 
     fn cancel(&mut self, me: &mut Waiter<'_>) {
-        self.shared.items.cancel(me);
+        self.shared.cancel_get(me);
     }
 }
 
-struct JoinOp<'a> {
-    list: &'a WaitList,
+struct JoinOp<'a, S> {
+    list: &'a WaitList<State<S>>,
 }
 
-impl WaitOp for JoinOp<'_> {
+impl<S> WaitOp for JoinOp<'_, S> {
     type Output = ();
 
-    #[inline]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             match me.status() {
                 Status::Idle => {
-                    if self.list.state().load(Acquire) < UNFINISHED_ONE {
+                    let mut locked = self.list.lock();
+                    if locked.data().unfinished == 0 {
                         return Poll::Ready(());
                     }
-                    let mut locked = self.list.lock();
-                    let linked = locked.enqueue(me, 1, cx.waker(), |s| {
-                        if s < UNFINISHED_ONE { None } else { Some(s) }
-                    });
-                    return if linked {
-                        Poll::Pending
-                    } else {
-                        Poll::Ready(())
-                    };
+                    locked.enqueue_in(joiners, me, cx.waker());
+                    return Poll::Pending;
                 }
                 Status::Waiting => {
                     let mut locked = self.list.lock();
-                    if let Some(mut mine) = locked.mine(me) {
+                    if let Some(mut mine) = locked.mine_in(joiners, me) {
                         mine.set_waker(cx.waker());
                         return Poll::Pending;
                     }
@@ -735,7 +879,7 @@ impl WaitOp for JoinOp<'_> {
     }
 
     fn cancel(&mut self, me: &mut Waiter<'_>) {
-        if me.status() == Status::Waiting && self.list.lock().remove(me).is_some() {
+        if me.status() == Status::Waiting && self.list.lock().remove_in(joiners, me).is_some() {
             return;
         }
         // Woken with every other joiner: nothing to pass on.
@@ -755,7 +899,7 @@ wait_future! {
 
 wait_future! {
     /// The future returned by [`GenericQueue::join`].
-    pub struct Join['a]['a](JoinOp<'a>) -> ();
+    pub struct Join['a, S]['a, S](JoinOp<'a, S>) -> ();
 }
 
 /// The [`Stream`] returned by [`GenericQueue::stream`]: yields items until

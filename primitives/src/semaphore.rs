@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::error::{AcquireError, TryAcquireError};
 use crate::fairness::Fairness;
-use crate::permits::{self, Held, OnClose, Permits};
+use crate::permits::{self, Held, Permits};
 use crate::wait_list::{WaitOp, Waiter, wait_future};
 
 /// An async counting semaphore (asyncio's `Semaphore`): a pool of permits
@@ -107,7 +107,7 @@ impl Semaphore {
             Self::MAX_PERMITS
         );
         Semaphore {
-            permits: Permits::new(permits, fairness, OnClose::Fail, ()),
+            permits: Permits::new(permits, fairness),
         }
     }
 
