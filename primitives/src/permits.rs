@@ -399,9 +399,10 @@ impl Permits {
     fn settle(&self, locked: &mut Locked<'_, ()>, mut avail: usize, me: Option<&Waiter<'_>>) {
         let state = locked.state();
         // Take the free permits in hand; HANDOFF keeps the fast paths out
-        // until the final store.
-        let mut s = state.load(Relaxed);
-        loop {
+        // until the final store. (Already set with none free, the common
+        // case under contention, there is nothing to take or freeze.)
+        let mut s = state.load(Acquire);
+        while s & HANDOFF == 0 || free(s) > 0 {
             match state.compare_exchange_weak(s, (s & FLAGS) | HANDOFF, Acquire, Relaxed) {
                 Ok(_) => break,
                 Err(actual) => s = actual,

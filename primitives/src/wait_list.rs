@@ -63,6 +63,14 @@
 //! only with the lock held and only when the list is empty, no release can
 //! see a stale "nobody waits".
 //!
+//! When `WAITERS` is already set the waiter skips the CAS (it would change
+//! nothing): every release that could unblock it must then take the lock,
+//! so it happens entirely before the waiter's critical section (and the
+//! waiter sees it) or after it (and finds the node). The one exception,
+//! eventual fairness letting a release add permits without the lock while
+//! another waiter has been woken to retry, is covered by that waiter: when
+//! it retries it passes what it does not need to the next in line.
+//!
 //! # Why no grant is lost or duplicated on cancellation
 //!
 //! Dropping a waiting future runs [`WaitOp::cancel`] with the lock taken:
@@ -77,9 +85,10 @@
 //!
 //! Eventually fair primitives let new arrivals barge past waiters. A waiter
 //! that is woken to retry and finds the resource taken again is *bypassed*;
-//! after [`MAX_BYPASS`] bypasses, or [`FAIR_TIMEOUT`] after it started
-//! waiting, it is *starving*, and the primitive hands it the resource
-//! directly (see `permits.rs`).
+//! after [`MAX_BYPASS`] bypasses, or when it is bypassed again
+//! [`FAIR_TIMEOUT`] or more after it was first bypassed, it is *starving*,
+//! and the primitive hands it the resource directly (see `permits.rs`).
+//! The clock is read only when a waiter is bypassed.
 
 use core::fmt;
 use core::marker::PhantomPinned;
@@ -154,6 +163,7 @@ struct Fields {
     woken: bool,
     bypassed: u32,
     starving: bool,
+    /// When it was first bypassed.
     #[cfg(not(loom))]
     since: Option<Instant>,
 }
@@ -528,6 +538,12 @@ impl<'a, D> Locked<'a, D> {
         let mut s = state.load(Acquire);
         loop {
             let Some(new) = admit(s) else { return false };
+            if new == s && s & WAITERS != 0 {
+                // Nothing to change, and `WAITERS` cannot be cleared while
+                // we hold the lock: whoever changes the word next sees it
+                // (see "Why no wakeup is lost").
+                break;
+            }
             match state.compare_exchange(s, new | WAITERS, AcqRel, Acquire) {
                 Ok(_) => break,
                 Err(actual) => s = actual,
@@ -575,7 +591,7 @@ impl<'a, D> Locked<'a, D> {
             bypassed: 0,
             starving: false,
             #[cfg(not(loom))]
-            since: Some(Instant::now()),
+            since: None,
         };
         if me.node.status.load(Relaxed) == FRESH {
             me.node.fields.with_mut(|p| {
@@ -901,8 +917,16 @@ impl NodeMut<'_> {
     pub(crate) fn bypass(&mut self) -> bool {
         self.with(|f| {
             f.bypassed = f.bypassed.saturating_add(1);
+            // The clock is read only here, when a waiter is overtaken: never
+            // on the paths that merely wait.
             #[cfg(not(loom))]
-            let too_long = f.since.is_some_and(|t| t.elapsed() >= FAIR_TIMEOUT);
+            let too_long = match f.since {
+                None => {
+                    f.since = Some(Instant::now());
+                    false
+                }
+                Some(first) => first.elapsed() >= FAIR_TIMEOUT,
+            };
             #[cfg(loom)]
             let too_long = false;
             f.starving |= f.bypassed >= MAX_BYPASS || too_long;

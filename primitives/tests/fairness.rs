@@ -45,14 +45,19 @@ fn eventual_lock_bounds_barging_by_time() {
     let mut holder = lock.try_lock().unwrap();
     let mut waiter = Box::pin(lock.lock());
     assert!(poll_noop(&mut waiter).is_pending());
-    std::thread::sleep(Duration::from_millis(2)); // longer than the fair timeout
+    // Overtaken once...
     drop(holder);
     holder = lock.try_lock().expect("one barge");
+    assert!(poll_noop(&mut waiter).is_pending());
+    // ...and again, more than the fair timeout later.
+    std::thread::sleep(Duration::from_millis(2));
+    drop(holder);
+    holder = lock.try_lock().expect("a second barge");
     assert!(poll_noop(&mut waiter).is_pending());
     drop(holder);
     assert!(
         lock.try_lock().is_err(),
-        "a waiter that waited 2 ms must be handed the lock"
+        "a waiter overtaken for 2 ms must be handed the lock"
     );
     assert!(poll_noop(&mut waiter).is_ready());
 }
