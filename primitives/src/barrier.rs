@@ -175,5 +175,15 @@ impl WaitOp for Arrive<'_> {
 
 wait_future! {
     /// The future returned by [`Barrier::wait`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_sync::{Barrier, BarrierWait};
+    ///
+    /// let barrier = Barrier::new(1);
+    /// let fut: BarrierWait<'_> = barrier.wait();
+    /// assert!(futures::executor::block_on(fut).is_leader());
+    /// ```
     pub struct BarrierWait['a]['a](Arrive<'a>) -> BarrierWaitResult;
 }

@@ -268,5 +268,23 @@ impl<'a, T> WaitOp for WaitOnCondition<'a, T> {
 
 wait_future! {
     /// The future returned by [`Condition::wait`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_sync::{Condition, ConditionWait, Lock};
+    ///
+    /// let lock = Lock::new(0);
+    /// let cond = Condition::new();
+    /// futures::executor::block_on(async {
+    ///     let waiting: ConditionWait<'_, i32> = cond.wait(lock.lock().await);
+    ///     let notify = async {
+    ///         *lock.lock().await = 1;
+    ///         cond.notify(1);
+    ///     };
+    ///     let (guard, ()) = futures::join!(waiting, notify);
+    ///     assert_eq!(*guard, 1);
+    /// });
+    /// ```
     pub struct ConditionWait['a, T]['a, T](WaitOnCondition<'a, T>) -> LockGuard<'a, T>;
 }

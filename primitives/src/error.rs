@@ -138,7 +138,7 @@ impl fmt::Display for CapacityError {
                 f,
                 "a queue capacity of {} exceeds the maximum of {}",
                 self.capacity,
-                crate::queue::MAX_CAPACITY
+                crate::Queue::<()>::MAX_CAPACITY
             )
         }
     }

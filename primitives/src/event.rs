@@ -196,5 +196,16 @@ impl WaitOp for WaitForSet<'_> {
 
 wait_future! {
     /// The future returned by [`Event::wait`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_sync::{Event, Wait};
+    ///
+    /// let event = Event::new();
+    /// let fut: Wait<'_> = event.wait();
+    /// event.set();
+    /// futures::executor::block_on(fut);
+    /// ```
     pub struct Wait['a]['a](WaitForSet<'a>) -> ();
 }

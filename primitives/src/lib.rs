@@ -62,7 +62,7 @@ mod event;
 mod fairness;
 mod lock;
 mod permits;
-pub mod queue;
+mod queue;
 mod rwlock;
 mod semaphore;
 mod wait_list;
@@ -79,7 +79,10 @@ pub use error::{
 pub use event::{Event, Wait};
 pub use fairness::Fairness;
 pub use lock::{Lock, LockFuture, LockGuard, OwnedLockFuture, OwnedLockGuard};
-pub use queue::{GenericQueue, LifoQueue, PriorityQueue, Queue};
+pub use queue::{
+    Fifo, GenericQueue, Get, Join, Lifo, LifoQueue, Priority, PriorityQueue, Put, Queue,
+    QueueStream, Storage,
+};
 pub use rwlock::{
     OwnedReadFuture, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedWriteFuture, ReadFuture,
     RwLock, RwLockReadGuard, RwLockWriteGuard, WriteFuture,

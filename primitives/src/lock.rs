@@ -289,11 +289,31 @@ impl<T> WaitOp for OwnedLockOp<T> {
 wait_future! {
     /// The future returned by [`Lock::lock`]. Dropping it gives up its place
     /// in line (and passes the lock on if it had just been handed to it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_sync::{Lock, LockFuture};
+    ///
+    /// let lock = Lock::new(1);
+    /// let fut: LockFuture<'_, i32> = lock.lock();
+    /// assert_eq!(*futures::executor::block_on(fut), 1);
+    /// ```
     pub struct LockFuture['a, T]['a, T](LockOp<'a, T>) -> LockGuard<'a, T>;
 }
 
 wait_future! {
     /// The future returned by [`Lock::lock_owned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use magpie_sync::{Lock, OwnedLockFuture};
+    ///
+    /// let fut: OwnedLockFuture<i32> = Arc::new(Lock::new(1)).lock_owned();
+    /// assert_eq!(*futures::executor::block_on(fut), 1);
+    /// ```
     pub struct OwnedLockFuture[T][T](OwnedLockOp<T>) -> OwnedLockGuard<T>;
 }
 

@@ -29,13 +29,12 @@ use futures_core::{FusedStream, Stream};
 
 use crate::error::{CapacityError, GetError, PutError, TryGetError, TryPutError};
 use crate::loom::sync::atomic::Ordering::{Acquire, Release};
-use crate::permits;
 use crate::wait_list::{
     Line, Locked, Outcome, Status, WaitList, WaitOp, Waiter, Waiting, wait_future,
 };
 
-/// The largest capacity of a bounded queue (`usize::MAX >> 4`).
-pub const MAX_CAPACITY: usize = permits::MAX_PERMITS;
+/// The largest capacity of a bounded queue.
+const MAX_CAPACITY: usize = usize::MAX >> 4;
 
 /// Space preallocated for a bounded queue, at most.
 const PREALLOCATE: usize = 4096;
@@ -47,6 +46,21 @@ mod sealed {
 /// The order in which a [`GenericQueue`] hands out its items: [`Fifo`]
 /// (first in, first out), [`Lifo`] (last in, first out) or [`Priority`]
 /// (smallest first). Sealed: these three are all there is.
+///
+/// # Examples
+///
+/// ```
+/// use magpie_sync::{GenericQueue, Storage};
+///
+/// // Code generic over the order.
+/// fn drain<T, S: Storage<T>>(q: &GenericQueue<T, S>) -> Vec<T> {
+///     std::iter::from_fn(|| q.try_get().ok()).collect()
+/// }
+/// let q = magpie_sync::LifoQueue::unbounded();
+/// q.try_put(1).unwrap();
+/// q.try_put(2).unwrap();
+/// assert_eq!(drain(&q), [2, 1]);
+/// ```
 #[allow(clippy::len_without_is_empty)]
 pub trait Storage<T>: sealed::Sealed {
     #[doc(hidden)]
@@ -60,6 +74,17 @@ pub trait Storage<T>: sealed::Sealed {
 }
 
 /// First in, first out: the storage of [`Queue`].
+///
+/// # Examples
+///
+/// ```
+/// use magpie_sync::{Fifo, GenericQueue};
+///
+/// let q: GenericQueue<u8, Fifo<u8>> = GenericQueue::unbounded();
+/// q.try_put(1).unwrap();
+/// q.try_put(2).unwrap();
+/// assert_eq!(q.try_get(), Ok(1));
+/// ```
 #[derive(Debug)]
 pub struct Fifo<T>(VecDeque<T>);
 
@@ -81,6 +106,17 @@ impl<T> Storage<T> for Fifo<T> {
 }
 
 /// Last in, first out: the storage of [`LifoQueue`].
+///
+/// # Examples
+///
+/// ```
+/// use magpie_sync::{GenericQueue, Lifo};
+///
+/// let q: GenericQueue<u8, Lifo<u8>> = GenericQueue::unbounded();
+/// q.try_put(1).unwrap();
+/// q.try_put(2).unwrap();
+/// assert_eq!(q.try_get(), Ok(2));
+/// ```
 #[derive(Debug)]
 pub struct Lifo<T>(Vec<T>);
 
@@ -104,6 +140,17 @@ impl<T> Storage<T> for Lifo<T> {
 /// Smallest first (asyncio's order; wrap items in [`std::cmp::Reverse`]
 /// for largest first): the storage of [`PriorityQueue`]. Items that compare
 /// equal come out in no particular order.
+///
+/// # Examples
+///
+/// ```
+/// use magpie_sync::{GenericQueue, Priority};
+///
+/// let q: GenericQueue<u8, Priority<u8>> = GenericQueue::unbounded();
+/// q.try_put(2).unwrap();
+/// q.try_put(1).unwrap();
+/// assert_eq!(q.try_get(), Ok(1));
+/// ```
 #[derive(Debug)]
 pub struct Priority<T>(BinaryHeap<Reverse<T>>);
 
@@ -280,13 +327,16 @@ impl<S> State<S> {
 }
 
 impl<T, S: Storage<T>> GenericQueue<T, S> {
+    /// The largest capacity of a bounded queue (`usize::MAX >> 4`).
+    pub const MAX_CAPACITY: usize = MAX_CAPACITY;
+
     /// A queue that holds at most `capacity` items; [`put`](Self::put)
     /// waits while it is full.
     ///
     /// # Errors
     ///
     /// [`CapacityError`] if `capacity` is 0 (nothing could ever be put) or
-    /// more than [`MAX_CAPACITY`](crate::queue::MAX_CAPACITY).
+    /// more than [`MAX_CAPACITY`](Self::MAX_CAPACITY).
     ///
     /// # Examples
     ///
@@ -889,16 +939,48 @@ impl<S> WaitOp for JoinOp<'_, S> {
 
 wait_future! {
     /// The future returned by [`GenericQueue::put`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_sync::{Fifo, Put, Queue};
+    ///
+    /// let q = Queue::bounded(1).unwrap();
+    /// let fut: Put<'_, u8, Fifo<u8>> = q.put(7);
+    /// futures::executor::block_on(fut).unwrap();
+    /// assert_eq!(q.try_get(), Ok(7));
+    /// ```
     pub struct Put['a, T, S: Storage<T>]['a, T, S](PutOp<'a, T, S>) -> Result<(), PutError<T>>;
 }
 
 wait_future! {
     /// The future returned by [`GenericQueue::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_sync::{Fifo, Get, Queue};
+    ///
+    /// let q = Queue::unbounded();
+    /// q.try_put(7u8).unwrap();
+    /// let fut: Get<'_, u8, Fifo<u8>> = q.get();
+    /// assert_eq!(futures::executor::block_on(fut), Ok(7));
+    /// ```
     pub struct Get['a, T, S: Storage<T>]['a, T, S](GetOp<'a, T, S>) -> Result<T, GetError>;
 }
 
 wait_future! {
     /// The future returned by [`GenericQueue::join`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_sync::{Fifo, Join, Queue};
+    ///
+    /// let q = Queue::<u8>::unbounded();
+    /// let fut: Join<'_, Fifo<u8>> = q.join();
+    /// futures::executor::block_on(fut); // nothing unfinished
+    /// ```
     pub struct Join['a, S]['a, S](JoinOp<'a, S>) -> ();
 }
 

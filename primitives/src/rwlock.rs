@@ -395,21 +395,62 @@ impl<T> OwnedWriteFuture<T> {
 
 wait_future! {
     /// The future returned by [`RwLock::read`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_sync::{ReadFuture, RwLock};
+    ///
+    /// let lock = RwLock::new(1);
+    /// let fut: ReadFuture<'_, i32> = lock.read();
+    /// assert_eq!(*futures::executor::block_on(fut), 1);
+    /// ```
     pub struct ReadFuture['a, T]['a, T](ReadOp<'a, T>) -> RwLockReadGuard<'a, T>;
 }
 
 wait_future! {
     /// The future returned by [`RwLock::write`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_sync::{RwLock, WriteFuture};
+    ///
+    /// let lock = RwLock::new(1);
+    /// let fut: WriteFuture<'_, i32> = lock.write();
+    /// *futures::executor::block_on(fut) += 1;
+    /// assert_eq!(lock.into_inner(), 2);
+    /// ```
     pub struct WriteFuture['a, T]['a, T](WriteOp<'a, T>) -> RwLockWriteGuard<'a, T>;
 }
 
 wait_future! {
     /// The future returned by [`RwLock::read_owned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use magpie_sync::{OwnedReadFuture, RwLock};
+    ///
+    /// let fut: OwnedReadFuture<i32> = Arc::new(RwLock::new(1)).read_owned();
+    /// assert_eq!(*futures::executor::block_on(fut), 1);
+    /// ```
     pub struct OwnedReadFuture[T][T](OwnedReadOp<T>) -> OwnedRwLockReadGuard<T>;
 }
 
 wait_future! {
     /// The future returned by [`RwLock::write_owned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use magpie_sync::{OwnedWriteFuture, RwLock};
+    ///
+    /// let fut: OwnedWriteFuture<i32> = Arc::new(RwLock::new(1)).write_owned();
+    /// assert_eq!(*futures::executor::block_on(fut), 1);
+    /// ```
     pub struct OwnedWriteFuture[T][T](OwnedWriteOp<T>) -> OwnedRwLockWriteGuard<T>;
 }
 

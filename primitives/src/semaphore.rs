@@ -403,12 +403,32 @@ impl WaitOp for AcquireOwnedOp {
 wait_future! {
     /// The future returned by [`Semaphore::acquire`] and
     /// [`Semaphore::acquire_many`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_sync::{Acquire, Semaphore};
+    ///
+    /// let sem = Semaphore::new(2);
+    /// let fut: Acquire<'_> = sem.acquire_many(2);
+    /// assert_eq!(futures::executor::block_on(fut).unwrap().num_permits(), 2);
+    /// ```
     pub struct Acquire['a]['a](AcquireOp<'a>) -> Result<Permit<'a>, AcquireError>;
 }
 
 wait_future! {
     /// The future returned by [`Semaphore::acquire_owned`] and
     /// [`Semaphore::acquire_many_owned`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use magpie_sync::{AcquireOwned, Semaphore};
+    ///
+    /// let fut: AcquireOwned = Arc::new(Semaphore::new(1)).acquire_owned();
+    /// assert!(futures::executor::block_on(fut).is_ok());
+    /// ```
     pub struct AcquireOwned[][](AcquireOwnedOp) -> Result<OwnedPermit, AcquireError>;
 }
 

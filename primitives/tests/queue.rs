@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::task::Poll;
 
 use futures::StreamExt;
-use magpie_sync::queue::MAX_CAPACITY;
 use magpie_sync::{GetError, LifoQueue, PriorityQueue, PutError, Queue, TryGetError, TryPutError};
 use support::{poll_noop, run_on_each_executor, yield_now};
 
@@ -20,10 +19,10 @@ fn capacity_zero_is_an_error_at_construction() {
         err.to_string(),
         "a bounded queue needs a capacity of at least 1"
     );
-    let err = LifoQueue::<u8>::bounded(MAX_CAPACITY + 1).unwrap_err();
+    let err = LifoQueue::<u8>::bounded(LifoQueue::<u8>::MAX_CAPACITY + 1).unwrap_err();
     assert!(err.to_string().contains("exceeds the maximum"));
     assert!(PriorityQueue::<u8>::bounded(0).is_err());
-    assert!(Queue::<u8>::bounded(MAX_CAPACITY).is_ok());
+    assert!(Queue::<u8>::bounded(Queue::<u8>::MAX_CAPACITY).is_ok());
 }
 
 #[test]
