@@ -7,6 +7,17 @@
 //! The list is linked under a short lock (`parking_lot`'s mutex, or loom's
 //! under `cfg(loom)`); the fast paths of the primitives never take it.
 //!
+//! The lock also guards data of the primitive (`D`), which may hold more
+//! [`Line`]s of waiters: a queue's getters wait in the main line, its
+//! putters and joiners in two lines kept beside its items. Everything below
+//! holds for every line; the state word's `WAITERS` bit describes the main
+//! line.
+//!
+//! This module holds all the `unsafe` of waiting. The primitives use it
+//! through safe types: [`Waiting`] (a future's node and operation),
+//! [`Waiter`] (the owner's handle during a poll or drop), [`Locked`] (the
+//! lock, held) and [`NodeMut`] (a linked node seen under the lock).
+//!
 //! # Vocabulary
 //!
 //! * The **owner** of a node is the future it lives in. It reaches the node
@@ -30,7 +41,10 @@
 //!    list it is linked in, or (b) its owner while it is not linked. The
 //!    status atomic is the hand-over point between the two: a releaser's
 //!    `Release` store of the outcome is its last access; the owner's
-//!    `Acquire` load of it precedes any unlocked access.
+//!    `Acquire` load of it precedes any unlocked access. The fields are
+//!    initialised when the node is first linked; until then its status is
+//!    `FRESH` and nothing reads them (so making and moving a future that
+//!    never waits costs next to nothing).
 //! 2. A linked node is pinned: linking takes the node from a pinned
 //!    [`Waiting`], and a node that is dropped while still linked aborts the
 //!    process (it cannot happen unless a primitive forgets to cancel; the

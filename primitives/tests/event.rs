@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use magpie_sync::Event;
-use support::{CountingWaker, poll_noop, poll_once, run_on_each_executor, yield_now};
+use support::{CountingWaker, poll_noop, poll_once, run_on_each_executor, scaled, yield_now};
 
 #[test]
 fn set_clear_is_set() {
@@ -34,7 +34,7 @@ fn set_wakes_every_waiter() {
     run_on_each_executor(|exec| async move {
         let event = Arc::new(Event::new());
         let woken = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..100)
+        let tasks: Vec<_> = (0..scaled(100))
             .map(|_| {
                 let (event, woken) = (event.clone(), woken.clone());
                 exec.spawn(async move {
@@ -48,7 +48,7 @@ fn set_wakes_every_waiter() {
         }
         event.set();
         futures::future::join_all(tasks).await;
-        assert_eq!(woken.load(SeqCst), 100);
+        assert_eq!(woken.load(SeqCst), scaled(100));
     });
 }
 
@@ -95,7 +95,7 @@ fn the_latest_waker_is_the_one_woken() {
 fn set_and_wait_race_across_threads() {
     // Many rounds of a set racing a fresh waiter: the waiter always returns.
     run_on_each_executor(|exec| async move {
-        for _ in 0..200 {
+        for _ in 0..scaled(200) {
             let event = Arc::new(Event::new());
             let e = event.clone();
             let waiter = exec.spawn(async move { e.wait().await });

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
 use magpie_sync::{Fairness, Lock, TryLockError};
-use support::{Exec, poll_noop, run_on_each_executor, yield_now};
+use support::{Exec, poll_noop, run_on_each_executor, scaled, yield_now};
 
 #[test]
 fn lock_gives_access_and_releases_on_drop() {
@@ -90,7 +90,7 @@ async fn counts_to(exec: Exec, fairness: Fairness) {
             .map(|_| {
                 let lock = lock.clone();
                 exec.spawn(async move {
-                    for i in 0..2_000 {
+                    for i in 0..scaled(2_000) {
                         *lock.lock().await += 1;
                         if i % 100 == 0 {
                             yield_now().await;
@@ -100,7 +100,7 @@ async fn counts_to(exec: Exec, fairness: Fairness) {
             })
             .collect();
         futures::future::join_all(tasks).await;
-        assert_eq!(*lock.lock().await, 16_000);
+        assert_eq!(*lock.lock().await, 8 * scaled(2_000) as u64);
     }
 }
 
@@ -198,7 +198,7 @@ fn many_waiters_are_all_served() {
         let lock = Arc::new(Lock::new(0usize));
         let served = Arc::new(AtomicUsize::new(0));
         let guard = lock.clone().lock_owned().await;
-        let tasks: Vec<_> = (0..200)
+        let tasks: Vec<_> = (0..scaled(200))
             .map(|_| {
                 let (lock, served) = (lock.clone(), served.clone());
                 exec.spawn(async move {
@@ -210,7 +210,7 @@ fn many_waiters_are_all_served() {
         yield_now().await;
         drop(guard);
         futures::future::join_all(tasks).await;
-        assert_eq!(served.load(SeqCst), 200);
-        assert_eq!(*lock.lock().await, 200);
+        assert_eq!(served.load(SeqCst), scaled(200));
+        assert_eq!(*lock.lock().await, scaled(200));
     });
 }

@@ -9,7 +9,7 @@ use std::task::Poll;
 
 use futures::StreamExt;
 use magpie_sync::{GetError, LifoQueue, PriorityQueue, PutError, Queue, TryGetError, TryPutError};
-use support::{poll_noop, run_on_each_executor, yield_now};
+use support::{poll_noop, run_on_each_executor, scaled, yield_now};
 
 #[test]
 fn capacity_zero_is_an_error_at_construction() {
@@ -60,13 +60,13 @@ fn try_forms_and_their_errors() {
 #[test]
 fn unbounded_never_waits_and_is_never_full() {
     let q = Queue::unbounded();
-    for i in 0..10_000 {
+    for i in 0..scaled(10_000) {
         q.try_put(i).unwrap();
     }
     assert!(!q.is_full());
-    assert_eq!(q.len(), 10_000);
+    assert_eq!(q.len(), scaled(10_000));
     assert_eq!(q.capacity(), None);
-    for i in 0..10_000 {
+    for i in 0..scaled(10_000) {
         assert_eq!(q.try_get(), Ok(i));
     }
 }
@@ -265,7 +265,7 @@ fn mpmc_delivers_every_item_once() {
             .map(|p| {
                 let q = q.clone();
                 exec.spawn(async move {
-                    for i in 0..250 {
+                    for i in 0..scaled(250) {
                         q.put(p * 1000 + i).await.unwrap();
                     }
                 })
@@ -285,7 +285,7 @@ fn mpmc_delivers_every_item_once() {
         q.close();
         futures::future::join_all(consumers).await;
         let expected: usize = (0..4)
-            .map(|p| (0..250).map(|i| p * 1000 + i).sum::<usize>())
+            .map(|p| (0..scaled(250)).map(|i| p * 1000 + i).sum::<usize>())
             .sum();
         assert_eq!(sum.load(SeqCst), expected);
     });

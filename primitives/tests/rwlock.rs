@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicIsize, Ordering::SeqCst};
 use std::task::Poll;
 
 use magpie_sync::{Fairness, RwLock};
-use support::{poll_noop, run_on_each_executor, yield_now};
+use support::{poll_noop, run_on_each_executor, scaled, yield_now};
 
 #[test]
 fn readers_share_and_writers_exclude() {
@@ -160,7 +160,7 @@ fn readers_and_writers_under_contention_see_consistent_state() {
             .map(|i| {
                 let (lock, holders) = (lock.clone(), holders.clone());
                 exec.spawn(async move {
-                    for _ in 0..200 {
+                    for _ in 0..scaled(200) {
                         if i % 4 == 0 {
                             let mut g = lock.write().await;
                             assert_eq!(holders.swap(-1, SeqCst), 0, "writer with others");
@@ -180,6 +180,7 @@ fn readers_and_writers_under_contention_see_consistent_state() {
             })
             .collect();
         futures::future::join_all(tasks).await;
-        assert_eq!(*lock.read().await, (400, 400));
+        let writes = 2 * scaled(200) as u64;
+        assert_eq!(*lock.read().await, (writes, writes));
     });
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::task::Poll;
 
 use magpie_sync::{AcquireError, Fairness, Semaphore, TryAcquireError};
-use support::{poll_noop, run_on_each_executor, yield_now};
+use support::{poll_noop, run_on_each_executor, scaled, yield_now};
 
 #[test]
 fn acquire_and_release() {
@@ -264,7 +264,7 @@ fn permits_never_exceed_the_count_under_contention() {
             .map(|i| {
                 let (sem, inside) = (sem.clone(), inside.clone());
                 exec.spawn(async move {
-                    for _ in 0..100 {
+                    for _ in 0..scaled(100) {
                         let n = 1 + (i % 3);
                         let _p = sem.acquire_many(n).await.unwrap();
                         let now = inside.fetch_add(n, SeqCst) + n;

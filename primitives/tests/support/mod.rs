@@ -119,14 +119,15 @@ where
     }
 }
 
-/// [`run_on_each_executor_with`] a 20 s timeout.
+/// [`run_on_each_executor_with`] a 20 s timeout (20 minutes under Miri).
 #[track_caller]
 pub fn run_on_each_executor<F, Fut>(test: F)
 where
     F: Fn(Exec) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()>,
 {
-    run_on_each_executor_with(Duration::from_secs(20), test);
+    let secs = if cfg!(miri) { 1200 } else { 20 };
+    run_on_each_executor_with(Duration::from_secs(secs), test);
 }
 
 /// Runs `f` on a fresh thread; fails if it does not finish within
@@ -266,4 +267,15 @@ where
     run_on_each_executor_with(Duration::from_secs(30), move |exec| {
         test(exec, Instant::now() + per_executor)
     });
+}
+
+/// `n` normally; far fewer under Miri, which is ~1000 times slower (the
+/// same interleavings matter, not the repetitions).
+pub const fn scaled(n: usize) -> usize {
+    if cfg!(miri) {
+        let m = n / 50;
+        if m < 2 { 2 } else { m }
+    } else {
+        n
+    }
 }
