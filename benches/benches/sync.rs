@@ -14,9 +14,10 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
@@ -513,28 +514,36 @@ impl BenchEvent for EventListener {
 
 const EVENT_WAITERS: usize = 1_000;
 
-/// 1,000 tasks wait; one call wakes them all; wait for all to finish.
-fn event<E: BenchEvent>(rt: Rt) -> BoxFuture<()> {
+/// 1,000 tasks wait; one call wakes them all. Times from that call until
+/// every task has finished (spawning and registering are not timed) and
+/// adds it to `elapsed_ns`.
+fn event<E: BenchEvent>(rt: Rt, elapsed_ns: Arc<AtomicU64>) -> BoxFuture<()> {
     Box::pin(async move {
         let event = Arc::new(E::new());
         let registered = Arc::new(AtomicUsize::new(0));
+        let (all_registered, registration) = futures::channel::oneshot::channel();
+        let all_registered = Arc::new(Mutex::new(Some(all_registered)));
         let tasks = (0..EVENT_WAITERS)
             .map(|_| {
-                let (event, registered) = (event.clone(), registered.clone());
+                let (event, registered, all_registered) =
+                    (event.clone(), registered.clone(), all_registered.clone());
                 rt.spawn(Box::pin(async move {
                     event
                         .wait(|| {
-                            registered.fetch_add(1, Ordering::Release);
+                            if registered.fetch_add(1, Ordering::AcqRel) + 1 == EVENT_WAITERS {
+                                let tx = all_registered.lock().unwrap().take().unwrap();
+                                let _ = tx.send(());
+                            }
                         })
                         .await;
                 }))
             })
             .collect();
-        while registered.load(Ordering::Acquire) < EVENT_WAITERS {
-            yield_now().await;
-        }
+        registration.await.expect("every waiter registers");
+        let start = Instant::now();
         event.wake_all();
         join_all(tasks).await;
+        elapsed_ns.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
     })
 }
 
@@ -619,6 +628,24 @@ fn bench(
 ) {
     group.bench_function(format!("{name}/{}", rt.name()), |b| {
         b.iter(|| rt.block_on(workload(rt.clone())));
+    });
+}
+
+/// Like [`bench`], for a workload that times its own critical part.
+fn bench_timed(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Rt,
+    name: &str,
+    workload: fn(Rt, Arc<AtomicU64>) -> BoxFuture<()>,
+) {
+    group.bench_function(format!("{name}/{}", rt.name()), |b| {
+        b.iter_custom(|iters| {
+            let elapsed = Arc::new(AtomicU64::new(0));
+            for _ in 0..iters {
+                rt.block_on(workload(rt.clone(), elapsed.clone()));
+            }
+            Duration::from_nanos(elapsed.load(Ordering::Relaxed))
+        });
     });
 }
 
@@ -734,9 +761,9 @@ fn sync_benches(c: &mut Criterion) {
         g.finish();
 
         let mut g = group(c, "event_wake_1000");
-        bench(&mut g, &rt, "magpie::Event", event::<MagpieEvent>);
-        bench(&mut g, &rt, "tokio::Notify", event::<TokioNotify>);
-        bench(&mut g, &rt, "event_listener", event::<EventListener>);
+        bench_timed(&mut g, &rt, "magpie::Event", event::<MagpieEvent>);
+        bench_timed(&mut g, &rt, "tokio::Notify", event::<TokioNotify>);
+        bench_timed(&mut g, &rt, "event_listener", event::<EventListener>);
         g.finish();
 
         let mut g = group(c, "rwlock_8x10k_1in8_writes");

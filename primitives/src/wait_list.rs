@@ -780,6 +780,7 @@ impl<'a, D> Locked<'a, D> {
     /// If the batch of wakers is full, releases the lock, calls them and
     /// takes the lock again. Anything learnt about the list before is stale
     /// afterwards; call it only at the top of a loop that re-reads the head.
+    #[inline]
     pub(crate) fn make_room(&mut self) {
         if self.wakers.is_full() {
             self.guard = None;
@@ -1013,8 +1014,12 @@ impl Wakers {
 }
 
 impl Drop for Wakers {
+    #[inline]
     fn drop(&mut self) {
-        self.wake_all();
+        if self.len > 0 {
+            // Only after a waker panicked in `wake_all`: wake the rest.
+            self.wake_all();
+        }
     }
 }
 
