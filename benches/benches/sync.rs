@@ -224,6 +224,74 @@ fn contended<L: CounterLock>(rt: Rt) -> BoxFuture<()> {
     })
 }
 
+const HOLD_ITERS: usize = 1_000;
+
+/// 8 tasks x 1,000 lock/yield/increment/unlock: the lock is held across an
+/// await, as async code often does. (Not one of the required workloads: it
+/// shows what each fairness policy costs when waiters pile up.)
+fn contended_hold<L: HoldLock>(rt: Rt) -> BoxFuture<()> {
+    Box::pin(async move {
+        let lock = Arc::new(L::new());
+        let tasks = (0..LOCK_TASKS)
+            .map(|_| {
+                let lock = lock.clone();
+                rt.spawn(Box::pin(async move {
+                    for _ in 0..HOLD_ITERS {
+                        lock.incr_across_yield().await;
+                    }
+                }))
+            })
+            .collect();
+        join_all(tasks).await;
+        assert_eq!(lock.get(), (LOCK_TASKS * HOLD_ITERS) as u64);
+    })
+}
+
+/// A lock that can be held across a yield.
+trait HoldLock: CounterLock {
+    fn incr_across_yield(&self) -> impl Future<Output = ()> + Send;
+}
+
+impl HoldLock for MagpieLock {
+    async fn incr_across_yield(&self) {
+        let mut g = self.0.lock().await;
+        yield_now().await;
+        *g += 1;
+    }
+}
+
+impl HoldLock for MagpieStrictLock {
+    async fn incr_across_yield(&self) {
+        let mut g = self.0.lock().await;
+        yield_now().await;
+        *g += 1;
+    }
+}
+
+impl HoldLock for TokioMutex {
+    async fn incr_across_yield(&self) {
+        let mut g = self.0.lock().await;
+        yield_now().await;
+        *g += 1;
+    }
+}
+
+impl HoldLock for AsyncLockMutex {
+    async fn incr_across_yield(&self) {
+        let mut g = self.0.lock().await;
+        yield_now().await;
+        *g += 1;
+    }
+}
+
+impl HoldLock for FuturesMutex {
+    async fn incr_across_yield(&self) {
+        let mut g = self.0.lock().await;
+        yield_now().await;
+        *g += 1;
+    }
+}
+
 /// 1,000,000 lock/unlock in one task.
 fn uncontended<L: CounterLock>(_rt: Rt) -> BoxFuture<()> {
     Box::pin(async move {
@@ -691,6 +759,29 @@ fn sync_benches(c: &mut Criterion) {
             &rt,
             "futures::lock::Mutex",
             contended::<FuturesMutex>,
+        );
+        g.finish();
+
+        let mut g = group(c, "lock_hold_across_yield_8x1k");
+        bench(&mut g, &rt, "magpie::Lock", contended_hold::<MagpieLock>);
+        bench(
+            &mut g,
+            &rt,
+            "magpie::Lock(strict)",
+            contended_hold::<MagpieStrictLock>,
+        );
+        bench(&mut g, &rt, "tokio::Mutex", contended_hold::<TokioMutex>);
+        bench(
+            &mut g,
+            &rt,
+            "async_lock::Mutex",
+            contended_hold::<AsyncLockMutex>,
+        );
+        bench(
+            &mut g,
+            &rt,
+            "futures::lock::Mutex",
+            contended_hold::<FuturesMutex>,
         );
         g.finish();
 

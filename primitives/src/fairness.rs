@@ -11,9 +11,9 @@
 /// |---|---|---|
 /// | on release, with waiters | the resource is handed to the first waiter | the first waiter is woken and retries; a new arrival may take the resource first |
 /// | `try_*` while others wait | fails | may succeed |
-/// | a waiter is overtaken | never | until it has been overtaken 16 times or has waited 0.5 ms; then it is handed the resource |
+/// | a waiter is overtaken | never | at most 8 times, and for at most 0.5 ms after the first time; then it is handed the resource, and hand-off stays on until nobody waits |
 /// | a waiter that asks for more than is free | gets released permits as they come (nobody overtakes it) | same |
-/// | contended throughput | one task switch per hand-off | the releasing task keeps running (see `docs/primitives.md` for numbers) |
+/// | contended throughput | one task switch per hand-off | the releasing task keeps running while contention is occasional (see `docs/primitives.md` for numbers) |
 ///
 /// [`Lock`](crate::Lock), [`RwLock`](crate::RwLock) and
 /// [`Semaphore`](crate::Semaphore) take a policy at construction;
@@ -40,8 +40,11 @@ pub enum Fairness {
     Strict,
     /// Eventual fairness (`parking_lot`'s policy): a released resource is
     /// offered to whoever asks first, and the first waiter is woken to
-    /// retry. A waiter that has been overtaken too often or waited too long
-    /// (16 times, 0.5 ms) is handed the resource directly. A waiter that
+    /// retry. A waiter that has been overtaken too often or for too long
+    /// (8 times, or again 0.5 ms after the first time) is handed the
+    /// resource directly, and from then on the primitive hands off like
+    /// [`Strict`](Fairness::Strict) until nobody waits: under persistent
+    /// contention it costs no more than strict hand-off. A waiter that
     /// needs more permits than are free is never overtaken: released
     /// permits are set aside for it. Much higher throughput under
     /// contention; bounded unfairness.

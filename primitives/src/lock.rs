@@ -22,8 +22,9 @@ use crate::wait_list::{WaitOp, Waiter, wait_future};
 ///
 /// [`Lock::new`] makes an **eventually fair** lock ([`Fairness::Eventual`]):
 /// a task that asks for a free lock gets it even if others are waiting, and
-/// the first waiter is woken to retry; a waiter overtaken 16 times or for
-/// 0.5 ms is handed the lock directly, so none starves. Under contention
+/// the first waiter is woken to retry; a waiter overtaken 8 times or for
+/// 0.5 ms is handed the lock directly (and the lock then hands off in FIFO
+/// order until nobody waits), so none starves. Under contention
 /// this is several times faster than strict hand-off, because the task that
 /// releases the lock can take it again without a task switch.
 /// [`Lock::with_fairness`]`(value, Fairness::Strict)` gives strict FIFO

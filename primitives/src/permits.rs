@@ -15,10 +15,10 @@
 //! * `WAITERS` (owned by the wait list): somebody is waiting.
 //! * `HANDOFF`: the first waiter is *reserved*: released permits must be
 //!   given to it, and the fast path may not take free permits. Set when the
-//!   policy is strict (whenever anybody waits), when the first waiter has
-//!   been assigned part of what it asked for (it needs more than is free; a
-//!   stream of small requests must not nibble its share away), or when it is
-//!   starving (see `wait_list.rs`).
+//!   policy is strict or in fair mode (whenever anybody waits), when the
+//!   first waiter has been assigned part of what it asked for (it needs more
+//!   than is free; a stream of small requests must not nibble its share
+//!   away), or when it is starving (see `wait_list.rs`).
 //! * `WOKEN`: the first waiter has been woken to retry and has not polled
 //!   yet. While it is set (and `HANDOFF` is not), a release just adds its
 //!   permits to the word: the woken waiter will take them, or pass the
@@ -51,6 +51,17 @@
 //!
 //! Finally the rest is put back and `HANDOFF`/`WOKEN` are set to describe
 //! the new head.
+//!
+//! # Fair mode (eventual policy)
+//!
+//! Granting a starving waiter switches the permits to *fair mode* (a flag
+//! under the lock): every head is then reserved, exactly as under the
+//! strict policy, until the line is empty. Barging pays off when contention
+//! is occasional (the releasing task re-acquires without a task switch); when
+//! it is persistent (tasks hold the lock across an `.await`, waiters pile
+//! up), every barge costs the woken waiter a failed retry, and strict
+//! hand-off is cheaper. Starvation is the signal that contention is
+//! persistent; an empty line, that it is over.
 
 use core::task::{Context, Poll};
 use std::cell::Cell;
@@ -79,7 +90,9 @@ fn free(state: usize) -> usize {
 
 /// A fair counting resource. See the module documentation.
 pub(crate) struct Permits {
-    list: WaitList,
+    /// The data under the lock: whether the permits are in *fair mode*
+    /// (see the module documentation).
+    list: WaitList<bool>,
     strict: bool,
 }
 
@@ -138,7 +151,7 @@ impl Permits {
             "cannot create {permits} permits: the maximum is {MAX_PERMITS}"
         );
         Permits {
-            list: WaitList::new(permits << SHIFT, ()),
+            list: WaitList::new(permits << SHIFT, false),
             strict: fairness == Fairness::Strict,
         }
     }
@@ -396,7 +409,7 @@ impl Permits {
     /// Decides who gets the free permits plus `avail` more; see the module
     /// documentation. `me` is the waiter that is polling, if any: when it is
     /// the head and can be satisfied it is granted rather than woken.
-    fn settle(&self, locked: &mut Locked<'_, ()>, mut avail: usize, me: Option<&Waiter<'_>>) {
+    fn settle(&self, locked: &mut Locked<'_, bool>, mut avail: usize, me: Option<&Waiter<'_>>) {
         let state = locked.state();
         // Take the free permits in hand; HANDOFF keeps the fast paths out
         // until the final store. (Already set with none free, the common
@@ -413,6 +426,7 @@ impl Permits {
         loop {
             locked.make_room();
             let closed = state.load(Relaxed) & CLOSED != 0;
+            let fair = self.strict || *locked.data();
             let Some(mut head) = locked.head() else { break };
             if closed {
                 avail += head.assigned();
@@ -421,11 +435,17 @@ impl Permits {
             }
             let need = head.want() - head.assigned();
             let is_me = me.is_some_and(|me| head.is(me));
+            let starving = head.is_starving();
             if need <= avail {
-                if self.strict || is_me || head.assigned() > 0 || head.is_starving() {
+                if fair || is_me || starving || head.assigned() > 0 {
                     avail -= need;
                     head.assign(need);
                     locked.pop_head(Outcome::Granted, !is_me);
+                    if starving {
+                        // Contention is persistent: hand off to everyone
+                        // in line until the line is empty.
+                        *locked.data() = true;
+                    }
                     continue;
                 }
                 head.wake();
@@ -435,7 +455,7 @@ impl Permits {
                     head.assign(avail);
                     avail = 0;
                 }
-                if self.strict || head.assigned() > 0 || head.is_starving() {
+                if fair || starving || head.assigned() > 0 {
                     flags |= HANDOFF;
                 }
                 if head.is_woken() {
@@ -443,6 +463,10 @@ impl Permits {
                 }
             }
             break;
+        }
+        if locked.is_empty() {
+            // Fair mode lasts until nobody waits.
+            *locked.data() = false;
         }
         let mut s = state.load(Relaxed);
         loop {
@@ -627,6 +651,38 @@ mod tests {
         p.release(held);
         assert_eq!(p.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
         assert_eq!(ready(&mut a).count(), 1);
+        check(&p);
+    }
+
+    #[test]
+    fn starvation_switches_to_fair_mode_until_the_line_is_empty() {
+        let p = eventual(1);
+        let mut held = p.try_acquire(1).unwrap();
+        let mut a = take(&p, 1);
+        let mut b = take(&p, 1);
+        assert!(poll(&mut a, Waker::noop()).is_pending());
+        assert!(poll(&mut b, Waker::noop()).is_pending());
+        while state(&p) & HANDOFF == 0 {
+            p.release(held);
+            held = p.try_acquire(1).unwrap(); // barge; `a` is bypassed
+            assert!(poll(&mut a, Waker::noop()).is_pending());
+        }
+        p.release(held); // to the starving `a`, directly
+        let a_held = ready(&mut a);
+        assert!(*p.list.lock().data(), "fair mode is on");
+        p.release(a_held); // `b` is not starving, but is handed it too
+        assert_eq!(p.try_acquire(1).unwrap_err(), TryAcquireError::NoPermits);
+        let b_held = ready(&mut b);
+        check(&p);
+        assert!(!*p.list.lock().data(), "fair mode ends with the line");
+        // Back to barging for the next waiter.
+        let mut c = take(&p, 1);
+        assert!(poll(&mut c, Waker::noop()).is_pending());
+        p.release(b_held);
+        assert_ne!(state(&p) & WOKEN, 0);
+        let barger = p.try_acquire(1).unwrap();
+        p.release(barger);
+        assert_eq!(ready(&mut c).count(), 1);
         check(&p);
     }
 

@@ -124,7 +124,7 @@ use crate::loom::sync::{Mutex, MutexGuard};
 pub(crate) const WAITERS: usize = 1;
 
 /// A waiter bypassed this many times is starving.
-pub(crate) const MAX_BYPASS: u32 = if IS_LOOM { 1 } else { 16 };
+pub(crate) const MAX_BYPASS: u32 = if IS_LOOM { 1 } else { 8 };
 
 /// A waiter that has waited this long and is then bypassed is starving.
 #[cfg(not(loom))]
@@ -1091,7 +1091,7 @@ impl<O: WaitOp + fmt::Debug> fmt::Debug for Waiting<O> {
 /// ```text
 /// wait_future! {
 ///     /// Docs.
-///     pub struct LockFuture['a, T]['a, T](LockOp<&'a Lock<T>>) -> LockGuard<'a, T>;
+///     pub struct LockFuture['a, T]['a, T](LockOp<'a, T>) -> LockGuard<'a, T>;
 /// }
 /// ```
 ///
