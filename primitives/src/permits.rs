@@ -1,9 +1,9 @@
 //! Permits: a fair counting resource built on the wait list.
 //!
 //! [`Lock`](crate::Lock) (one permit), [`RwLock`](crate::RwLock) (a reader
-//! takes one, a writer takes them all), [`Semaphore`](crate::Semaphore) and
-//! the queues' counts of items and free slots are all [`Permits`]. This
-//! module is where the fairness policy lives; it contains no `unsafe`.
+//! takes one, a writer takes them all) and [`Semaphore`](crate::Semaphore)
+//! are [`Permits`]. This module is where the fairness policies live; it
+//! contains no `unsafe`.
 //!
 //! # The state word
 //!
@@ -36,13 +36,15 @@
 //!
 //! With the lock held, `settle` takes every free permit in hand (setting
 //! `HANDOFF` meanwhile, so no fast path runs), adds what is being released,
-//! and walks the list from the head:
+//! and walks the list from the head. It runs on every release that finds
+//! waiters, when a woken waiter retries, when a waiter at the head leaves,
+//! and on `close`:
 //!
 //! * closed: every waiter is unlinked as `CLOSED`, its assigned permits
 //!   returned;
-//! * the head can be satisfied, and it is reserved (strict policy, partial
-//!   assignment, starving) or it is the very waiter that is polling: it is
-//!   granted, and `settle` moves to the next head;
+//! * the head can be satisfied, and it is reserved (strict policy, fair
+//!   mode, partial assignment, starving) or it is the very waiter that is
+//!   polling: it is granted, and `settle` moves to the next head;
 //! * the head can be satisfied but is not reserved (eventual policy): the
 //!   permits go back to the word, the head is woken to retry (`WOKEN`);
 //!   whoever asks first gets them;
