@@ -23,7 +23,7 @@ const SET: usize = 1 << 1;
 ///
 /// # Cancellation
 ///
-/// Dropping a [`Wait`] future is safe at any point; it never absorbs a
+/// Dropping an [`EventWait`] future is safe at any point; it never absorbs a
 /// wakeup meant for someone else (every waiter is woken by `set`).
 ///
 /// # Examples
@@ -125,8 +125,8 @@ impl Event {
     /// std::thread::spawn(move || setter.set());
     /// futures::executor::block_on(event.wait());
     /// ```
-    pub fn wait(&self) -> Wait<'_> {
-        Wait::from_op(WaitForSet { event: self })
+    pub fn wait(&self) -> EventWait<'_> {
+        EventWait::from_op(WaitForSet { event: self })
     }
 }
 
@@ -200,12 +200,12 @@ wait_future! {
     /// # Examples
     ///
     /// ```
-    /// use magpie_sync::{Event, Wait};
+    /// use magpie_sync::{Event, EventWait};
     ///
     /// let event = Event::new();
-    /// let fut: Wait<'_> = event.wait();
+    /// let fut: EventWait<'_> = event.wait();
     /// event.set();
     /// futures::executor::block_on(fut);
     /// ```
-    pub struct Wait['a]['a](WaitForSet<'a>) -> ();
+    pub struct EventWait['a]['a](WaitForSet<'a>) -> ();
 }

@@ -76,7 +76,7 @@ pub use error::{
     AcquireError, CapacityError, GetError, PutError, TryAcquireError, TryGetError, TryLockError,
     TryPutError,
 };
-pub use event::{Event, Wait};
+pub use event::{Event, EventWait};
 pub use fairness::Fairness;
 pub use lock::{Lock, LockFuture, LockGuard, OwnedLockFuture, OwnedLockGuard};
 pub use queue::{
