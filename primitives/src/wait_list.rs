@@ -61,7 +61,9 @@
 //!    fixed batch inside [`Locked`] and called after the lock is released.
 //!    A waker replaced under the lock is dropped after it is released too.
 //!    Operations that may wake more than a batch (`notify_all`, a large
-//!    release, `close`) release and re-take the lock between batches.
+//!    release, `close`) release and re-take the lock between batches. A
+//!    panicking waker is caught and its panic resumed only when the
+//!    operation is complete, so it cannot strand the waiters after it.
 //!
 //! # Why no wakeup is lost
 //!
@@ -465,6 +467,11 @@ impl<D> Drop for Locked<'_, D> {
     fn drop(&mut self) {
         self.guard = None;
         self.wakers.wake_all();
+        if !std::thread::panicking() {
+            // A waker panicked: now that everything is consistent and
+            // every other waker was called, let the panic out.
+            self.wakers.resume();
+        }
     }
 }
 
@@ -957,12 +964,19 @@ impl NodeMut<'_> {
 
 /// A fixed batch of wakers to call once the lock is released. Not
 /// initialised until used, so that taking the lock stays cheap.
+///
+/// A waker that panics must not cut an operation short (the batches after
+/// it would never be woken, permits in hand would be lost): the panic is
+/// caught, the operation finishes, and the panic is resumed when the lock
+/// is finally released.
 struct Wakers {
     /// `buf[..len]` are initialised.
     buf: [MaybeUninit<Waker>; BATCH],
     len: usize,
     /// Replaced wakers, to drop outside the lock.
     dead: [Option<Waker>; 2],
+    /// The first panic of a waker, to resume once the operation is over.
+    panic: Option<Box<dyn core::any::Any + Send>>,
 }
 
 impl Wakers {
@@ -972,6 +986,7 @@ impl Wakers {
             buf: [const { MaybeUninit::uninit() }; BATCH],
             len: 0,
             dead: [None, None],
+            panic: None,
         }
     }
 
@@ -997,29 +1012,43 @@ impl Wakers {
         }
     }
 
-    /// Calls every collected waker. If one panics, the rest are still
-    /// called when `self` is dropped during unwinding.
+    /// Calls every collected waker (and drops the replaced ones), catching
+    /// panics.
     #[inline]
     fn wake_all(&mut self) {
-        self.dead = [None, None];
+        for i in 0..self.dead.len() {
+            if let Some(waker) = self.dead[i].take() {
+                self.catch(move || drop(waker));
+            }
+        }
         while self.len > 0 {
             self.len -= 1;
             // SAFETY: `buf[..len]` are initialised (see `push`); `len` was
-            // lowered first, so this one is read exactly once, even if the
-            // wake below panics.
+            // lowered first, so this one is read exactly once.
             let waker = unsafe { self.buf[self.len].assume_init_read() };
-            waker.wake();
+            self.catch(move || waker.wake());
+        }
+    }
+
+    fn catch(&mut self, f: impl FnOnce()) {
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            self.panic.get_or_insert(panic);
+        }
+    }
+
+    /// Resumes a caught panic, if any.
+    #[inline]
+    fn resume(&mut self) {
+        if let Some(panic) = self.panic.take() {
+            std::panic::resume_unwind(panic);
         }
     }
 }
 
 impl Drop for Wakers {
-    #[inline]
     fn drop(&mut self) {
-        if self.len > 0 {
-            // Only after a waker panicked in `wake_all`: wake the rest.
-            self.wake_all();
-        }
+        // Only reached with wakers left if the owner unwinds mid-operation.
+        self.wake_all();
     }
 }
 
