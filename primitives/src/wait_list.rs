@@ -466,11 +466,8 @@ impl<D> Drop for Locked<'_, D> {
     #[inline]
     fn drop(&mut self) {
         self.guard = None;
-        self.wakers.wake_all();
-        if !std::thread::panicking() {
-            // A waker panicked: now that everything is consistent and
-            // every other waker was called, let the panic out.
-            self.wakers.resume();
+        if self.wakers.is_busy() {
+            self.wakers.finish();
         }
     }
 }
@@ -1012,9 +1009,27 @@ impl Wakers {
         }
     }
 
+    /// Anything to wake, drop or resume.
+    #[inline]
+    fn is_busy(&self) -> bool {
+        self.len > 0 || self.dead[0].is_some() || self.panic.is_some()
+    }
+
+    /// Wakes the rest and then, if a waker panicked (and we are not already
+    /// unwinding), lets the panic out: everything is consistent by now.
+    #[cold]
+    #[inline(never)]
+    fn finish(&mut self) {
+        self.wake_all();
+        if !std::thread::panicking() {
+            if let Some(panic) = self.panic.take() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+
     /// Calls every collected waker (and drops the replaced ones), catching
     /// panics.
-    #[inline]
     fn wake_all(&mut self) {
         for i in 0..self.dead.len() {
             if let Some(waker) = self.dead[i].take() {
@@ -1035,20 +1050,15 @@ impl Wakers {
             self.panic.get_or_insert(panic);
         }
     }
-
-    /// Resumes a caught panic, if any.
-    #[inline]
-    fn resume(&mut self) {
-        if let Some(panic) = self.panic.take() {
-            std::panic::resume_unwind(panic);
-        }
-    }
 }
 
 impl Drop for Wakers {
+    #[inline]
     fn drop(&mut self) {
-        // Only reached with wakers left if the owner unwinds mid-operation.
-        self.wake_all();
+        if self.len > 0 {
+            // Only if the lock holder unwound mid-operation.
+            self.wake_all();
+        }
     }
 }
 
