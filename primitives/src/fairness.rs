@@ -46,7 +46,7 @@ pub enum Fairness {
     /// [`Strict`](Fairness::Strict) until nobody waits: under persistent
     /// contention it costs no more than strict hand-off. A waiter that
     /// needs more permits than are free is never overtaken: released
-    /// permits are set aside for it. Much higher throughput under
-    /// contention; bounded unfairness.
+    /// permits are set aside for it. Higher throughput when contention is
+    /// occasional; bounded unfairness.
     Eventual,
 }
