@@ -33,7 +33,7 @@ fn run_token_ring(workers: usize) {
             .map(|(me, mut rx)| {
                 let (senders, retired, hops) = (senders.clone(), retired.clone(), hops.clone());
                 rt.spawn(async move {
-                    let mut seed = me as u64 * 0x9E37_79B9_7F4A_7C15 + 1;
+                    let mut seed = (me as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
                     while let Some(token) = rx.next().await {
                         hops.fetch_add(1, SeqCst);
                         if Instant::now() >= deadline {
