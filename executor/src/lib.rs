@@ -26,6 +26,7 @@
 mod loom;
 pub mod runtime;
 pub mod task;
+pub mod time;
 
 pub use magpie_sync as sync;
 pub use runtime::{Builder, Handle, Runtime, SpawnError, run};

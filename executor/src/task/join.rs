@@ -55,8 +55,11 @@ impl<T> JoinHandle<T> {
     /// that already finished does nothing: its output stays available.
     ///
     /// ```
+    /// use std::time::Duration;
     /// magpie::run(async {
-    ///     let task = magpie::spawn(std::future::pending::<()>());
+    ///     let task = magpie::spawn(async {
+    ///         magpie::time::sleep(Duration::from_secs(3600)).await;
+    ///     });
     ///     task.cancel();
     ///     assert!(task.await.unwrap_err().is_cancelled());
     /// });

@@ -73,7 +73,7 @@ const REF_ONE: usize = 1 << 6;
 /// State of a fresh task: scheduled (its first run-queue entry), joinable,
 /// and three references: the `JoinHandle`, the first run-queue entry and the
 /// owned-tasks list.
-const INITIAL: usize = SCHEDULED | JOIN_INTEREST | 3 * REF_ONE;
+const INITIAL: usize = SCHEDULED | JOIN_INTEREST | (3 * REF_ONE);
 
 /// A snapshot of the state word, with named accessors.
 #[derive(Clone, Copy, PartialEq, Eq)]

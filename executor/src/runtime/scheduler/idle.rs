@@ -70,6 +70,16 @@
 //! Parking itself cannot lose a notification: a [`Parker`] remembers an
 //! `unpark` that arrives before `park`.
 //!
+//! # Timers
+//!
+//! A parked worker may also be the *armed* timer driver (see
+//! `time::driver`): it parks with a deadline, and when the deadline passes
+//! it takes itself off the sleeper list
+//! ([`Idle::transition_worker_from_parked_by_timer`], under the same mutex,
+//! so the counters stay consistent) and runs the tasks its timers woke.
+//! That only ever adds a running worker, so it cannot break the argument
+//! above.
+//!
 //! [`Parker`]: super::park::Parker
 
 use crate::loom::sync::Mutex;
@@ -186,6 +196,21 @@ impl Idle {
     /// wakeup was spurious and the worker is still on the list.
     pub(crate) fn transition_worker_from_parked(&self, worker: usize) -> bool {
         !self.sleepers.lock().contains(&worker)
+    }
+
+    /// A parked worker woke up by itself (its timer deadline passed) and
+    /// wants to run. Returns `true` if it took itself off the sleeper list
+    /// (it now counts as unparked, not searching); `false` if a notifier
+    /// had already taken it off (it counts as searching, as after
+    /// [`Self::transition_worker_from_parked`]).
+    pub(crate) fn transition_worker_from_parked_by_timer(&self, worker: usize) -> bool {
+        let mut sleepers = self.sleepers.lock();
+        let Some(pos) = sleepers.iter().position(|&w| w == worker) else {
+            return false;
+        };
+        sleepers.swap_remove(pos);
+        self.state.fetch_add(UNPARKED_ONE, Ordering::SeqCst);
+        true
     }
 
     /// Workers currently searching (for metrics and tests).

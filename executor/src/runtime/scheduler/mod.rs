@@ -27,6 +27,7 @@ use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::runtime::context;
 use crate::task::{Header, Notified, OwnedTasks, RawTask, Schedule};
+use crate::time;
 
 /// Scheduler settings fixed at build time.
 pub(crate) struct Config {
@@ -52,6 +53,7 @@ pub(crate) struct Shared {
     pub(crate) owned: OwnedTasks,
     pub(crate) config: Config,
     pub(crate) monitor: Monitor,
+    pub(crate) time: time::Driver,
     shutdown: AtomicBool,
 }
 
@@ -79,6 +81,7 @@ impl Shared {
             owned: OwnedTasks::new(shards),
             config,
             monitor: Monitor::new(),
+            time: time::Driver::new(),
             shutdown: AtomicBool::new(false),
         });
         (shared, locals)
@@ -103,6 +106,19 @@ impl Shared {
                 // The monitor sleeps long while nobody works; work resumes.
                 self.monitor.parker.unpark();
             }
+        }
+    }
+
+    /// Wakes whoever must take account of a new, earlier timer deadline
+    /// (see `time::driver`).
+    pub(crate) fn kick_timer(&self, kick: time::Kick) {
+        match kick {
+            time::Kick::Nobody => {}
+            time::Kick::Worker(index) => self.remotes[index].parker.unpark(),
+            // Under loom there is no monitor: wake a parked worker, which
+            // finds nothing to run and arms itself for the deadline.
+            time::Kick::Fallback if crate::loom::IS_LOOM => self.notify_parked(),
+            time::Kick::Fallback => self.monitor.parker.unpark(),
         }
     }
 
@@ -138,6 +154,9 @@ impl Shared {
             // The list's reference, handed to us by the drain.
             task.drop_reference();
         });
+        // Every task's future is gone, and with it every sleep it owned;
+        // timers held elsewhere now panic instead of waiting forever.
+        self.time.shutdown();
         loop {
             match self.injector.pop() {
                 queue::Stolen::Task(task) => drop(task),

@@ -12,6 +12,10 @@
 //! [`IDLE_INTERVAL`], and the notifier that wakes the first worker wakes the
 //! monitor as well.
 //!
+//! The monitor is also the timers' fallback driver (see `time::driver`):
+//! while no parked worker is armed for the next deadline, it sleeps no
+//! later than that deadline and fires the timers itself.
+//!
 //! The monitor does not run under loom (no clock, and loom's thread limit).
 
 use super::Shared;
@@ -42,13 +46,25 @@ impl Monitor {
 pub(crate) fn run(shared: Arc<Shared>) {
     let n = shared.remotes.len();
     let mut last_polls = vec![u64::MAX; n];
+    let mut next_look = Instant::now() + INTERVAL;
     while !shared.is_shutdown() {
         let all_parked = shared.idle.num_parked() == n;
         let interval = if all_parked { IDLE_INTERVAL } else { INTERVAL };
-        shared.monitor.parker.park(Some(Instant::now() + interval));
+        let wake_at = shared.time.arm_fallback(Instant::now() + interval);
+        shared.monitor.parker.park(Some(wake_at));
         if shared.is_shutdown() {
             break;
         }
+        let now = Instant::now();
+        if shared.time.is_due(now) {
+            shared.time.fire_due(now);
+        }
+        // Look for stuck workers once per interval, however often timers
+        // wake the monitor.
+        if now < next_look {
+            continue;
+        }
+        next_look = now + INTERVAL;
         for (remote, last) in shared.remotes.iter().zip(last_polls.iter_mut()) {
             let polls = WorkerStats::get(&remote.stats.polls);
             let stuck = polls == *last;

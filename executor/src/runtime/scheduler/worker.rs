@@ -3,9 +3,11 @@
 //! ```text
 //! loop {
 //!     if shutting down: leave
-//!     task = LIFO slot, else own deque, else injector     (injector first every 61st tick)
+//!     every 61st tick: fire due timers, then look at the injector first
+//!     task = LIFO slot, else own deque, else injector
 //!         or steal: a batch from a random victim's deque, its LIFO slot, the injector
-//!         or park (idle.rs's protocol)
+//!         or park (idle.rs's protocol; the first worker to park with
+//!         timers pending sleeps only until the next deadline and fires it)
 //!     run task; then up to 3 tasks from the LIFO slot
 //! }
 //! ```
@@ -147,6 +149,7 @@ impl Worker {
     /// from outside are not starved by a busy worker.
     fn next_task(&self, core: &Core) -> Option<Notified> {
         if core.tick % self.shared.config.global_queue_interval == 0 {
+            self.fire_due_timers();
             if let Some(task) = self.pop_injector() {
                 return Some(task);
             }
@@ -275,9 +278,25 @@ impl Worker {
         !self.lifo().is_empty() || self.local.len() > 0
     }
 
-    /// Rule 4 of the park protocol, then sleep until notified.
+    /// Fires the timers that are due; the tasks they wake are scheduled on
+    /// this worker. Returns how many fired.
+    fn fire_due_timers(&self) -> usize {
+        let time = &self.shared.time;
+        if !time.has_timers() {
+            return 0;
+        }
+        let now = time.clock.now();
+        if time.is_due(now) {
+            time.fire_due(now)
+        } else {
+            0
+        }
+    }
+
+    /// Rule 4 of the park protocol, then sleep until notified, or until the
+    /// next timer deadline if this worker is the one armed for it.
     fn park(&self, core: &mut Core) {
-        if self.has_local_work() {
+        if self.has_local_work() || self.fire_due_timers() > 0 {
             return;
         }
         let shared = &self.shared;
@@ -291,15 +310,37 @@ impl Worker {
         WorkerStats::add(&self.remote().stats.parks, 1);
         let parker = &self.remote().parker;
         loop {
-            parker.park(None);
+            let deadline = shared.time.arm_worker(self.index);
+            match deadline {
+                // Loom has no clock: an idle worker jumps virtual time to
+                // the deadline instead of sleeping until it.
+                #[cfg(loom)]
+                Some(deadline) => shared.time.advance_virtual_to(deadline),
+                _ => parker.park(deadline),
+            }
+            if deadline.is_some() {
+                let kick = shared.time.disarm_worker(self.index);
+                shared.kick_timer(kick);
+            }
             if shared.is_shutdown() {
                 return;
             }
             if shared.idle.transition_worker_from_parked(self.index) {
                 // The notifier counted us as searching.
                 core.is_searching = true;
+                self.fire_due_timers();
                 return;
             }
+            if deadline.is_some() && shared.time.is_due(shared.time.clock.now()) {
+                // Our deadline passed: leave the sleeper list and run what
+                // the timers wake, here.
+                core.is_searching = !shared
+                    .idle
+                    .transition_worker_from_parked_by_timer(self.index);
+                self.fire_due_timers();
+                return;
+            }
+            // Spurious, or kicked for an earlier deadline: re-arm.
         }
     }
 
