@@ -29,5 +29,5 @@ pub mod task;
 pub mod time;
 
 pub use magpie_sync as sync;
-pub use runtime::{Builder, Handle, Runtime, SpawnError, run};
+pub use runtime::{Builder, Handle, Runtime, ShutdownReport, SpawnError, run};
 pub use task::{JoinHandle, spawn, try_spawn};

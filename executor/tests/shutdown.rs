@@ -183,3 +183,26 @@ fn futures_dropped_at_shutdown_may_spawn_and_wake_without_harm() {
         }
     });
 }
+
+#[test]
+fn shutdown_timeout_reports_a_task_stuck_in_a_poll() {
+    let rt = support::rt(2);
+    let started = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let s = started.clone();
+    let stuck = magpie::task::Builder::new()
+        .name("spinner")
+        .spawn_on(rt.handle(), async move {
+            s.wait();
+            std::thread::sleep(std::time::Duration::from_millis(400));
+        });
+    started.wait();
+    let report = rt.shutdown_timeout(std::time::Duration::from_millis(30));
+    assert_eq!(report.unfinished().len(), 1, "{report}");
+    let t = &report.unfinished()[0];
+    assert_eq!(
+        (t.id(), t.name(), t.is_blocking()),
+        (stuck.id(), Some("spinner"), false)
+    );
+    // The poll ran to completion after the timeout: its output is kept.
+    futures::executor::block_on(stuck).unwrap();
+}

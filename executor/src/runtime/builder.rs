@@ -4,8 +4,9 @@ use super::Runtime;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
-type Callback = Arc<dyn Fn() + Send + Sync + 'static>;
+pub(crate) type Callback = Arc<dyn Fn() + Send + Sync + 'static>;
 type NameFn = Arc<dyn Fn(usize) -> String + Send + Sync + 'static>;
 
 /// Configures and builds a [`Runtime`].
@@ -37,6 +38,8 @@ pub struct Builder {
     pub(crate) on_thread_start: Option<Callback>,
     pub(crate) on_thread_stop: Option<Callback>,
     pub(crate) global_queue_interval: u32,
+    pub(crate) max_blocking_threads: usize,
+    pub(crate) thread_keep_alive: Duration,
 }
 
 impl Default for Builder {
@@ -61,6 +64,8 @@ impl Builder {
             on_thread_start: None,
             on_thread_stop: None,
             global_queue_interval: if crate::loom::IS_LOOM { 3 } else { 61 },
+            max_blocking_threads: if crate::loom::IS_LOOM { 1 } else { 512 },
+            thread_keep_alive: Duration::from_secs(10),
         }
     }
 
@@ -131,8 +136,9 @@ impl Builder {
         self
     }
 
-    /// Runs `f` on each worker thread when it starts, before it runs tasks.
-    /// A panic in `f` is caught (the worker still starts).
+    /// Runs `f` on each worker thread when it starts, before it runs tasks,
+    /// and on each blocking-pool thread when it starts. A panic in `f` is
+    /// caught (the thread still starts).
     ///
     /// ```
     /// let rt = magpie::Runtime::builder()
@@ -146,8 +152,8 @@ impl Builder {
         self
     }
 
-    /// Runs `f` on each worker thread when it stops, after its last task.
-    /// A panic in `f` is caught.
+    /// Runs `f` on each worker thread and each blocking-pool thread when it
+    /// stops, after its last task. A panic in `f` is caught.
     ///
     /// ```
     /// let rt = magpie::Runtime::builder()
@@ -161,12 +167,51 @@ impl Builder {
         self
     }
 
+    /// The most threads the blocking pool (`spawn_blocking`) may run at
+    /// once (default 512; 1 under loom). Work beyond that waits in a queue
+    /// for a thread to come free. Zero is rejected by
+    /// [`build`](Self::build).
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::builder().max_blocking_threads(4).build().unwrap();
+    /// let tasks: Vec<_> = (0..16).map(|i| rt.spawn_blocking(move || i * 2)).collect();
+    /// let total: i32 = rt.block_on(async {
+    ///     let mut total = 0;
+    ///     for t in tasks {
+    ///         total += t.await.unwrap();
+    ///     }
+    ///     total
+    /// });
+    /// assert_eq!(total, 240);
+    /// ```
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for more work before it
+    /// exits (default 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = magpie::Runtime::builder()
+    ///     .thread_keep_alive(Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn thread_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.thread_keep_alive = keep_alive;
+        self
+    }
+
     /// Starts the runtime's threads.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for a configuration that cannot work (zero workers), or
-    /// the OS error if a thread could not be spawned.
+    /// `InvalidInput` for a configuration that cannot work (zero workers,
+    /// zero blocking threads), or the OS error if a thread could not be
+    /// spawned.
     ///
     /// ```
     /// let err = magpie::Runtime::builder().worker_threads(0).build().unwrap_err();
@@ -177,6 +222,13 @@ impl Builder {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a magpie runtime needs at least one worker thread (worker_threads(0) was given)",
+            ));
+        }
+        if self.max_blocking_threads == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a magpie runtime needs at least one blocking thread (max_blocking_threads(0) \
+                 was given)",
             ));
         }
         Runtime::start(self)
@@ -204,6 +256,8 @@ impl fmt::Debug for Builder {
             .field("thread_stack_size", &self.thread_stack_size)
             .field("on_thread_start", &self.on_thread_start.is_some())
             .field("on_thread_stop", &self.on_thread_stop.is_some())
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("thread_keep_alive", &self.thread_keep_alive)
             .finish_non_exhaustive()
     }
 }

@@ -3,7 +3,9 @@
 //! is polling.
 
 use super::Handle;
+use super::scheduler::Shared;
 use super::scheduler::worker::Worker;
+use crate::loom::sync::Arc;
 use crate::task::Header;
 use std::cell::{Cell, RefCell};
 use std::ptr::{self, NonNull};
@@ -17,6 +19,8 @@ struct Context {
     worker: Cell<*const Worker>,
     /// The task being polled on this thread.
     current_task: Cell<Option<NonNull<Header>>>,
+    /// The runtime this thread is a blocking-pool thread of.
+    blocking_pool: RefCell<Option<Arc<Shared>>>,
 }
 
 impl Context {
@@ -25,6 +29,7 @@ impl Context {
             handle: RefCell::new(None),
             worker: Cell::new(ptr::null()),
             current_task: Cell::new(None),
+            blocking_pool: RefCell::new(None),
         }
     }
 }
@@ -133,4 +138,27 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(Option<&Header>) -> R) -> R {
     // SAFETY: the pointer is set only while the task is being polled on this
     // thread, during which the poller holds a reference to it.
     f(task.map(|t| unsafe { t.as_ref() }))
+}
+
+/// Marks this thread as a blocking-pool thread of `shared` until the guard
+/// is dropped.
+pub(crate) fn set_blocking_pool(shared: Arc<Shared>) -> BlockingGuard {
+    CONTEXT.with(|cx| *cx.blocking_pool.borrow_mut() = Some(shared));
+    BlockingGuard(())
+}
+
+pub(crate) struct BlockingGuard(());
+
+impl Drop for BlockingGuard {
+    fn drop(&mut self) {
+        let _ = CONTEXT.try_with(|cx| cx.blocking_pool.borrow_mut().take());
+    }
+}
+
+/// Runs `f` with the runtime this thread is a blocking-pool thread of.
+pub(crate) fn with_blocking_pool<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    let mut f = Some(f);
+    CONTEXT
+        .try_with(|cx| (f.take().expect("called once"))(cx.blocking_pool.borrow().as_ref()))
+        .unwrap_or_else(|_| (f.take().expect("called once"))(None))
 }

@@ -1,10 +1,11 @@
 //! `Handle`: a cloneable, `Send` reference to a runtime, for spawning from
 //! any thread.
 
+use super::blocking::{BlockingSchedule, BlockingTask};
 use super::context;
 use super::scheduler::Shared;
 use crate::loom::sync::Arc;
-use crate::task::{Id, JoinHandle, Notified, RawTask, TaskMeta};
+use crate::task::{Id, JoinHandle, RawTask, Schedule, TaskMeta};
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -143,12 +144,46 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let raw = RawTask::new(future, self.shared.clone(), Id::next(), meta);
+        self.bind(future, self.shared.clone(), meta)
+    }
+
+    /// Like [`spawn_with`](Self::spawn_with), for a closure run on the
+    /// blocking pool.
+    pub(crate) fn spawn_blocking_with<F, R>(
+        &self,
+        f: F,
+        mut meta: TaskMeta,
+    ) -> Result<JoinHandle<R>, JoinHandle<R>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        meta.blocking = true;
+        self.bind(
+            BlockingTask::new(f),
+            BlockingSchedule(self.shared.clone()),
+            meta,
+        )
+    }
+
+    /// Allocates a task run by `scheduler`, links it into the runtime's
+    /// list of tasks and submits it.
+    fn bind<F, S>(
+        &self,
+        future: F,
+        scheduler: S,
+        meta: TaskMeta,
+    ) -> Result<JoinHandle<F::Output>, JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        S: Schedule,
+    {
+        let raw = RawTask::new(future, scheduler, Id::next(), meta);
         let handle = JoinHandle::new(raw);
         match self.shared.owned.insert(raw) {
             Ok(()) => {
-                use crate::task::Schedule;
-                self.shared.schedule(Notified::from_raw(raw), false);
+                raw.schedule(false);
                 Ok(handle)
             }
             Err(_closed) => {
@@ -160,6 +195,27 @@ impl Handle {
                 Err(handle)
             }
         }
+    }
+
+    /// Runs a blocking closure on the runtime's blocking pool, from any
+    /// thread (see [`task::spawn_blocking`](crate::task::spawn_blocking)).
+    ///
+    /// If the runtime is shutting down, the closure is dropped and the
+    /// handle resolves to a cancelled [`JoinError`](crate::task::JoinError).
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::new().unwrap();
+    /// let sum = rt.handle().spawn_blocking(|| (1..=100u64).sum::<u64>());
+    /// assert_eq!(rt.block_on(sum).unwrap(), 5050);
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn_blocking_with(f, TaskMeta::new(None, Location::caller()))
+            .unwrap_or_else(|handle| handle)
     }
 }
 

@@ -1,13 +1,16 @@
 //! The runtime: its threads, its lifetime and its entry points.
 
 mod block_on;
+pub(crate) mod blocking;
 mod builder;
 pub(crate) mod context;
 mod handle;
 pub(crate) mod scheduler;
+mod shutdown;
 
 pub use self::builder::Builder;
 pub use self::handle::{Handle, SpawnError};
+pub use self::shutdown::{ShutdownReport, UnfinishedTask};
 
 use self::scheduler::worker::Worker;
 use self::scheduler::{Config, Shared};
@@ -71,10 +74,19 @@ impl Runtime {
 
     fn start(builder: Builder) -> io::Result<Runtime> {
         let n = builder.resolved_worker_threads();
-        let (shared, locals) = Shared::new(Config {
-            worker_threads: n,
-            global_queue_interval: builder.global_queue_interval,
-        });
+        let (shared, locals) = Shared::new(
+            Config {
+                worker_threads: n,
+                global_queue_interval: builder.global_queue_interval,
+            },
+            blocking::BlockingConfig {
+                max_threads: builder.max_blocking_threads,
+                keep_alive: builder.thread_keep_alive,
+                stack_size: builder.thread_stack_size,
+                on_start: builder.on_thread_start.clone(),
+                on_stop: builder.on_thread_stop.clone(),
+            },
+        );
         let exits = Arc::new(ExitLatch::new(n));
         let mut runtime = Runtime {
             handle: Handle::from_shared(shared.clone()),
@@ -163,6 +175,23 @@ impl Runtime {
         self.handle.spawn(future)
     }
 
+    /// Runs a blocking closure on this runtime's blocking pool (see
+    /// [`task::spawn_blocking`](crate::task::spawn_blocking)).
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::new().unwrap();
+    /// let task = rt.spawn_blocking(|| std::fs::metadata(".").is_ok());
+    /// assert!(rt.block_on(task).unwrap());
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
     /// Runs `future` to completion on the current thread, with this runtime
     /// entered (so `magpie::spawn` works inside it), and returns its output.
     /// Tasks it spawns run on the worker threads.
@@ -198,39 +227,57 @@ impl Runtime {
         block_on::block_on(future)
     }
 
-    /// Shuts the runtime down, waiting at most `timeout` for the workers to
-    /// finish the polls they are in. Every unfinished task is cancelled and
-    /// its future dropped; a worker stuck in a poll past the timeout is left
-    /// behind (its task is dropped when that poll finally returns).
+    /// Shuts the runtime down gracefully, waiting at most `timeout` in all,
+    /// and reports what it could not finish.
+    ///
+    /// 1. No new task is accepted ([`SpawnError::Shutdown`]).
+    /// 2. The workers finish the poll they are in and stop.
+    /// 3. Every unfinished task is cancelled: its future is dropped, so its
+    ///    destructors run (asyncio's `CancelledError` cleanup); a task whose
+    ///    poll is still running is dropped when that poll returns.
+    ///    Blocking work that has not started is cancelled too.
+    /// 4. Blocking work that is running is waited for.
+    ///
+    /// Whatever is still running when `timeout` is up (a worker stuck in a
+    /// poll, a blocking closure) is left behind, detached, and listed in
+    /// the returned [`ShutdownReport`].
     ///
     /// ```
     /// use std::time::Duration;
     /// let rt = magpie::Runtime::new().unwrap();
-    /// let task = rt.spawn(std::future::pending::<()>());
-    /// rt.shutdown_timeout(Duration::from_secs(1));
-    /// assert!(task.is_finished());
+    /// let waiting = rt.spawn(std::future::pending::<()>());
+    /// let stuck = rt.spawn_blocking(|| std::thread::sleep(Duration::from_millis(300)));
+    /// std::thread::sleep(Duration::from_millis(20)); // let the blocking work start
+    /// let report = rt.shutdown_timeout(Duration::from_millis(50));
+    /// assert!(waiting.is_finished());
+    /// assert!(!report.is_complete());
+    /// assert_eq!(report.unfinished()[0].id(), stuck.id());
+    /// println!("{report}");
     /// ```
-    pub fn shutdown_timeout(mut self, timeout: Duration) {
-        self.shutdown(Some(Instant::now() + timeout));
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> ShutdownReport {
+        self.shutdown(Some(Instant::now() + timeout))
     }
 
-    fn shutdown(&mut self, deadline: Option<Instant>) {
+    fn shutdown(&mut self, deadline: Option<Instant>) -> ShutdownReport {
         if std::mem::replace(&mut self.shut_down, true) {
-            return;
+            return ShutdownReport::default();
         }
         let shared = &self.handle.shared;
         shared.begin_shutdown();
-        // A runtime dropped on one of its own workers cannot wait for that
-        // worker: wait for the others only.
+        // A runtime dropped on one of its own threads cannot wait for that
+        // thread: wait for the others only.
         let on_own_worker =
             context::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, shared)));
-        let all_exited = self.exits.wait(on_own_worker as usize, deadline);
-        shared.shutdown_tasks();
+        let on_own_blocking = blocking::is_blocking_thread_of(shared);
+        let workers_exited = self.exits.wait(on_own_worker as usize, deadline);
+        let still_running = shared.shutdown_tasks();
+        let blocking_exited = shared.blocking.shutdown(deadline, on_own_blocking as usize);
+        let report = ShutdownReport::from_tasks(still_running);
         if let Some(monitor) = self.monitor.take() {
             // The monitor leaves its loop as soon as it sees the flag.
             let _ = monitor.join();
         }
-        if all_exited && !on_own_worker {
+        if workers_exited && !on_own_worker {
             for thread in self.threads.drain(..) {
                 let _ = thread.join();
             }
@@ -238,12 +285,18 @@ impl Runtime {
             // Leave the stuck (or current) workers detached.
             self.threads.clear();
         }
+        if blocking_exited && !on_own_blocking {
+            shared.blocking.join_threads();
+        } else {
+            shared.blocking.detach_threads();
+        }
+        report
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.shutdown(None);
+        let _report = self.shutdown(None);
     }
 }
 

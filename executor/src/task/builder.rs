@@ -115,4 +115,51 @@ impl Builder {
         let meta = self.meta(Location::caller());
         super::spawn_on_handle(handle, future, meta)
     }
+
+    /// Runs a named blocking closure on the current runtime's blocking
+    /// pool, like [`task::spawn_blocking`](crate::task::spawn_blocking).
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime.
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let t = magpie::task::Builder::new().name("hash").spawn_blocking(|| 40 + 2);
+    ///     assert_eq!(t.name(), Some("hash"));
+    ///     assert_eq!(t.await.unwrap(), 42);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let meta = self.meta(Location::caller());
+        context::with_handle(|handle| match handle {
+            Some(handle) => handle.spawn_blocking_with(f, meta).unwrap_or_else(|h| h),
+            None => panic!("task::Builder::spawn_blocking: {}", SpawnError::NoRuntime),
+        })
+    }
+
+    /// Runs a named blocking closure on the blocking pool of `handle`'s
+    /// runtime, from any thread.
+    ///
+    /// ```
+    /// let rt = magpie::Runtime::new().unwrap();
+    /// let t = magpie::task::Builder::new()
+    ///     .name("fsync")
+    ///     .spawn_blocking_on(rt.handle(), || 7);
+    /// assert_eq!(rt.block_on(t).unwrap(), 7);
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking_on<F, R>(self, handle: &Handle, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let meta = self.meta(Location::caller());
+        handle.spawn_blocking_with(f, meta).unwrap_or_else(|h| h)
+    }
 }

@@ -8,6 +8,7 @@
 //! | `CancelledError`, the task's exception | [`JoinError`] |
 //! | `asyncio.current_task()` | [`current`] |
 //! | `await asyncio.sleep(0)` | [`yield_now`] |
+//! | `await asyncio.to_thread(f)` | [`spawn_blocking`] |
 
 mod builder;
 mod error;
@@ -38,11 +39,17 @@ use std::sync::Arc;
 pub(crate) struct TaskMeta {
     pub(crate) name: Option<Arc<str>>,
     pub(crate) location: &'static Location<'static>,
+    /// Runs on the blocking pool (`spawn_blocking`).
+    pub(crate) blocking: bool,
 }
 
 impl TaskMeta {
     pub(crate) fn new(name: Option<Arc<str>>, location: &'static Location<'static>) -> TaskMeta {
-        TaskMeta { name, location }
+        TaskMeta {
+            name,
+            location,
+            blocking: false,
+        }
     }
 }
 
@@ -116,6 +123,48 @@ where
     context::with_handle(|handle| match handle {
         Some(handle) => Ok(handle.spawn_with(future, meta).unwrap_or_else(|h| h)),
         None => Err(SpawnError::NoRuntime),
+    })
+}
+
+/// Runs a blocking closure on the runtime's blocking pool and returns a
+/// handle to its result: asyncio's `await asyncio.to_thread(f)`.
+///
+/// Use it for work that would stall a worker: blocking I/O, a synchronous
+/// library call, a long computation. The closure runs on a separate thread
+/// (the pool grows up to `Builder::max_blocking_threads`, 512 by default,
+/// and queues work beyond that); awaiting the handle gives its result, or a
+/// [`JoinError`] if it panicked. [`JoinHandle::cancel`] only prevents a
+/// closure that has not started yet: a running one cannot be interrupted.
+///
+/// Works from a task, from `Runtime::block_on`, and from a blocking closure.
+///
+/// # Panics
+///
+/// Outside a runtime; use [`Handle::spawn_blocking`] from other threads.
+///
+/// ```
+/// use std::time::Duration;
+/// magpie::run(async {
+///     let report = magpie::task::spawn_blocking(|| {
+///         std::thread::sleep(Duration::from_millis(10)); // a blocking call
+///         "task completed"
+///     });
+///     // The workers keep running other tasks meanwhile.
+///     assert_eq!(report.await.unwrap(), "task completed");
+/// });
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let location = Location::caller();
+    context::with_handle(|handle| match handle {
+        Some(handle) => handle
+            .spawn_blocking_with(f, TaskMeta::new(None, location))
+            .unwrap_or_else(|h| h),
+        None => panic!("magpie::task::spawn_blocking: {}", SpawnError::NoRuntime),
     })
 }
 

@@ -242,6 +242,11 @@ impl Notified {
         self.0.header()
     }
 
+    /// The task, without the entry's reference.
+    pub(crate) fn raw(&self) -> RawTask {
+        self.0
+    }
+
     /// Runs the task: polls it (or cancels it), consuming this entry.
     pub(crate) fn run(self) {
         let raw = self.into_raw();

@@ -25,6 +25,7 @@ use self::worker::LifoSlot;
 use crate::loom::CachePadded;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::runtime::blocking::{BlockingConfig, BlockingPool};
 use crate::runtime::context;
 use crate::task::{Header, Notified, OwnedTasks, RawTask, Schedule};
 use crate::time;
@@ -54,12 +55,13 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) monitor: Monitor,
     pub(crate) time: time::Driver,
+    pub(crate) blocking: BlockingPool,
     shutdown: AtomicBool,
 }
 
 impl Shared {
     /// Builds the shared state and each worker's local queue.
-    pub(crate) fn new(config: Config) -> (Arc<Shared>, Vec<Local>) {
+    pub(crate) fn new(config: Config, blocking: BlockingConfig) -> (Arc<Shared>, Vec<Local>) {
         let n = config.worker_threads;
         let mut locals = Vec::with_capacity(n);
         let mut remotes = Vec::with_capacity(n);
@@ -82,6 +84,7 @@ impl Shared {
             config,
             monitor: Monitor::new(),
             time: time::Driver::new(),
+            blocking: BlockingPool::new(blocking),
             shutdown: AtomicBool::new(false),
         });
         (shared, locals)
@@ -148,11 +151,20 @@ impl Shared {
     /// every task that is not running (dropping its future here), then drops
     /// the injector's entries. Nothing can be queued afterwards: only an
     /// idle, unfinished task can be queued, and none remains.
-    pub(crate) fn shutdown_tasks(&self) {
+    ///
+    /// Returns the tasks that were running (in a stuck poll, or a blocking
+    /// closure), each with a reference: they are marked cancelled and
+    /// finish when their poll returns.
+    pub(crate) fn shutdown_tasks(&self) -> Vec<RawTask> {
+        let mut running = Vec::new();
         self.owned.close_and_drain(|task| {
             task.shutdown();
-            // The list's reference, handed to us by the drain.
-            task.drop_reference();
+            if task.header().state.load().is_complete() {
+                // The list's reference, handed to us by the drain.
+                task.drop_reference();
+            } else {
+                running.push(task);
+            }
         });
         // Every task's future is gone, and with it every sleep it owned;
         // timers held elsewhere now panic instead of waiting forever.
@@ -164,6 +176,7 @@ impl Shared {
                 queue::Stolen::Retry => crate::loom::hint::spin_loop(),
             }
         }
+        running
     }
 }
 
