@@ -1,6 +1,6 @@
 //! `JoinHandle`: asyncio's `Task` object, seen from the spawner.
 
-use super::raw::RawTask;
+use super::raw::{DoneCallback, RawTask};
 use super::{Id, JoinError};
 use std::fmt;
 use std::future::Future;
@@ -111,8 +111,55 @@ impl<T> JoinHandle<T> {
         self.raw.header().meta.name.as_deref()
     }
 
-    pub(crate) fn raw(&self) -> RawTask {
-        self.raw
+    /// Runs `callback` with the task's outcome when it finishes, or at
+    /// once (on this thread) if it already has: asyncio's
+    /// `task.add_done_callback(cb)`.
+    ///
+    /// The callback sees `Ok(&output)` or `Err(&JoinError)` by reference:
+    /// the handle can still be awaited for the output afterwards. Callbacks
+    /// run in the order they were added, on the thread that completes the
+    /// task (a worker, or the thread that cancels it at shutdown), before
+    /// the handle can return the output; they should be quick. A panicking
+    /// callback is caught, and the others still run.
+    ///
+    /// # Panics
+    ///
+    /// If the handle already returned the output (it was polled to
+    /// completion), since there is nothing left to show the callback.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// magpie::run(async {
+    ///     let (tx, rx) = mpsc::channel();
+    ///     let mut task = magpie::spawn(async { 6 * 7 });
+    ///     task.on_done(move |outcome| {
+    ///         match outcome {
+    ///             Ok(value) => tx.send(format!("task completed with {value}")).unwrap(),
+    ///             Err(err) => tx.send(format!("task failed: {err}")).unwrap(),
+    ///         }
+    ///     });
+    ///     assert_eq!(task.await.unwrap(), 42);
+    ///     assert_eq!(rx.recv().unwrap(), "task completed with 42");
+    /// });
+    /// ```
+    pub fn on_done<F>(&mut self, callback: F)
+    where
+        F: FnOnce(Result<&T, &JoinError>) + Send + 'static,
+        T: 'static,
+    {
+        let wrapped: DoneCallback<T> = Box::new(move |outcome: &Result<T, JoinError>| {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                callback(outcome.as_ref())
+            }));
+        });
+        let mut slot = Some(wrapped);
+        // SAFETY: `slot` is an `Option<DoneCallback<T>>` holding a callback,
+        // `T` is the task's output type (the handle was created for it), and
+        // `&mut self` makes us the only caller.
+        unsafe {
+            self.raw
+                .add_done_callback(&mut slot as *mut Option<DoneCallback<T>> as *mut ())
+        };
     }
 }
 

@@ -64,12 +64,19 @@ enum Stage<F: Future> {
     Consumed,
 }
 
+/// A done callback (`JoinHandle::on_done`), already wrapped so that it
+/// catches its own panic. Several are composed into one.
+pub(crate) type DoneCallback<T> = Box<dyn FnOnce(&Result<T, JoinError>) + Send + 'static>;
+
 /// The whole allocation.
 #[repr(C)]
 struct Cell<F: Future, S> {
     header: Header,
     scheduler: S,
     stage: UnsafeCell<Stage<F>>,
+    /// Done callbacks. Access is governed by `DONE_CALLBACKS` and `COMPLETE`
+    /// (see [`super::state`]).
+    callbacks: UnsafeCell<Option<DoneCallback<F::Output>>>,
 }
 
 /// The operations that need the concrete future and scheduler types.
@@ -86,9 +93,15 @@ struct Vtable {
     drop_join_handle_slow: unsafe fn(NonNull<Header>),
     /// Runtime shutdown: cancel the task if nobody is polling it.
     shutdown: unsafe fn(NonNull<Header>),
+    /// `JoinHandle::on_done`: takes the `DoneCallback<F::Output>` out of the
+    /// `Option` the pointer points to.
+    add_done_callback: unsafe fn(NonNull<Header>, *mut ()),
 }
 
-const fn vtable<F: Future, S: Schedule>() -> &'static Vtable {
+const fn vtable<F: Future, S: Schedule>() -> &'static Vtable
+where
+    F::Output: 'static,
+{
     &Vtable {
         run: run::<F, S>,
         schedule: schedule::<F, S>,
@@ -96,6 +109,7 @@ const fn vtable<F: Future, S: Schedule>() -> &'static Vtable {
         try_read_output: try_read_output::<F, S>,
         drop_join_handle_slow: drop_join_handle_slow::<F, S>,
         shutdown: shutdown::<F, S>,
+        add_done_callback: add_done_callback::<F, S>,
     }
 }
 
@@ -133,6 +147,7 @@ impl RawTask {
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
+            callbacks: UnsafeCell::new(None),
         });
         let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
         RawTask { ptr }
@@ -208,6 +223,20 @@ impl RawTask {
     pub(crate) fn shutdown(self) {
         // SAFETY: the caller holds a reference (the owned list's).
         unsafe { (self.vtable().shutdown)(self.ptr) }
+    }
+
+    /// `JoinHandle::on_done`: runs `callback` with the task's outcome when it
+    /// completes, or at once if it has.
+    ///
+    /// # Safety
+    ///
+    /// `callback` must point to an `Option<DoneCallback<T>>` holding a
+    /// callback, where `T` is the task's output type, and the caller must be
+    /// the `JoinHandle` (which has `&mut` access, so calls are never
+    /// concurrent with each other or with reading the output).
+    pub(crate) unsafe fn add_done_callback(self, callback: *mut ()) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.vtable().add_done_callback)(self.ptr, callback) }
     }
 
     /// `JoinHandle::cancel`.
@@ -397,7 +426,13 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             .stage
             .with_mut(|stage| unsafe { *stage = Stage::Finished(output) });
 
-        let prev = self.state().transition_to_complete();
+        let mut prev = self.state().transition_to_complete();
+        if prev.has_done_callbacks() {
+            // The callback slot is ours, and the output stays ours until we
+            // clear the bit.
+            self.run_done_callbacks();
+            prev = self.state().hand_off_after_callbacks();
+        }
         if !prev.is_join_interested() {
             // Nobody will read the output: it is ours to drop.
             self.drop_output_catching();
@@ -408,6 +443,71 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         let released = self.cell().scheduler.release(self.raw());
         self.raw()
             .drop_references(from_run_queue as usize + released as usize);
+    }
+
+    /// Runs the done callbacks with the output. Called by the party that
+    /// completed the task while `DONE_CALLBACKS` was set, or by the handle
+    /// once the slot is its own for good.
+    fn run_done_callbacks(&self) {
+        // SAFETY: the caller owns the slot (see `state`): the completing
+        // party between `COMPLETE` and the hand off, or the handle after a
+        // hand off with `DONE_CALLBACKS` clear.
+        let callbacks = self.cell().callbacks.with_mut(|c| unsafe { (*c).take() });
+        let Some(callbacks) = callbacks else { return };
+        // SAFETY: the output is not handed off yet (or is the handle's, and
+        // the handle is the caller): nobody writes the stage meanwhile.
+        self.cell().stage.with(|stage| match unsafe { &*stage } {
+            Stage::Finished(output) => callbacks(output),
+            _ => panic!("`JoinHandle::on_done` called after the output was taken"),
+        });
+    }
+
+    /// `JoinHandle::on_done`, with the handle's exclusive access.
+    fn add_done_callback(&self, callback: DoneCallback<F::Output>)
+    where
+        F::Output: 'static,
+    {
+        let state = self.state();
+        loop {
+            let s = state.load();
+            if s.is_output_handed_off() {
+                // Complete, callbacks run: the slot and the output are ours.
+                // SAFETY: as `run_done_callbacks` requires.
+                self.cell()
+                    .callbacks
+                    .with_mut(|c| unsafe { *c = Some(callback) });
+                self.run_done_callbacks();
+                return;
+            }
+            if s.is_complete() {
+                // The completing party is running the earlier callbacks;
+                // ours runs after them, on this thread, once they are done.
+                crate::loom::thread::yield_now();
+                continue;
+            }
+            if s.has_done_callbacks() && state.unset_done_callbacks().is_err() {
+                continue;
+            }
+            // `DONE_CALLBACKS` is clear and the task not complete: the slot
+            // is ours.
+            // SAFETY: see above.
+            self.cell().callbacks.with_mut(|c| {
+                let slot = unsafe { &mut *c };
+                *slot = Some(match slot.take() {
+                    None => callback,
+                    Some(earlier) => Box::new(move |out: &Result<F::Output, JoinError>| {
+                        earlier(out);
+                        callback(out);
+                    }),
+                });
+            });
+            if state.set_done_callbacks().is_err() {
+                // It completed while the bit was clear, so the runtime left
+                // the slot to us: run what is in it.
+                self.run_done_callbacks();
+            }
+            return;
+        }
     }
 
     fn drop_output_catching(&self) {
@@ -465,8 +565,8 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         }
     }
 
-    /// Registers the joiner's waker. Returns `true` if the task is complete
-    /// (the output can be read), `false` if the waker is registered.
+    /// Registers the joiner's waker. Returns `true` if the output was handed
+    /// off (it can be read), `false` if the waker is registered.
     fn register_join_waker(&self, snapshot: Snapshot, waker: &Waker) -> bool {
         let header = self.header();
         if snapshot.is_join_waker_set() {
@@ -485,7 +585,7 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             }
         }
         // `JOIN_WAKER` is clear: the slot is ours.
-        // SAFETY: with `JOIN_WAKER` clear and `COMPLETE` not yet seen, the
+        // SAFETY: with `JOIN_WAKER` clear and no hand off seen yet, the
         // runtime never touches the slot.
         let old = header
             .join_waker
@@ -523,7 +623,7 @@ unsafe fn try_read_output<F: Future, S: Schedule>(
     // SAFETY: the vtable is only installed on a `Cell<F, S>`.
     let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
     let snapshot = harness.state().load();
-    if !snapshot.is_complete() && !harness.register_join_waker(snapshot, waker) {
+    if !snapshot.is_output_handed_off() && !harness.register_join_waker(snapshot, waker) {
         return;
     }
     let output = harness.take_output();
@@ -539,10 +639,10 @@ unsafe fn drop_join_handle_slow<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     let prev = header.state.drop_join_interest();
     let mut output = None;
     let mut waker = None;
-    if prev.is_complete() {
+    if prev.is_output_handed_off() {
         // The output is ours (the handle's); the waker slot too, unless the
         // runtime still holds it, in which case it will drop the waker.
-        // SAFETY: `COMPLETE` with join interest makes the output ours.
+        // SAFETY: a hand off with join interest makes the output ours.
         output = Some(
             harness
                 .cell()
@@ -554,8 +654,8 @@ unsafe fn drop_join_handle_slow<F: Future, S: Schedule>(ptr: NonNull<Header>) {
             waker = header.join_waker.with_mut(|w| unsafe { (*w).take() });
         }
     } else {
-        // SAFETY: the transition cleared `JOIN_WAKER` before `COMPLETE`, so
-        // the runtime will never read the slot: it is ours.
+        // SAFETY: the transition cleared `JOIN_WAKER` before the hand off,
+        // so the runtime will never read the slot: it is ours.
         waker = header.join_waker.with_mut(|w| unsafe { (*w).take() });
     }
     if let Some(Stage::Finished(Err(err))) = &output {
@@ -571,6 +671,20 @@ unsafe fn drop_join_handle_slow<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     harness.raw().drop_reference();
     drop(waker);
     drop(output);
+}
+
+unsafe fn add_done_callback<F: Future, S: Schedule>(ptr: NonNull<Header>, callback: *mut ())
+where
+    F::Output: 'static,
+{
+    // SAFETY: the vtable is only installed on a `Cell<F, S>`.
+    let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
+    // SAFETY: `RawTask::add_done_callback`'s contract: the pointer is to an
+    // `Option<DoneCallback<F::Output>>` holding the callback.
+    let callback = unsafe { &mut *callback.cast::<Option<DoneCallback<F::Output>>>() }
+        .take()
+        .expect("a done callback to add");
+    harness.add_done_callback(callback);
 }
 
 unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {

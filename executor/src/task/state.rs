@@ -1,16 +1,16 @@
-//! The task state word: one `AtomicUsize` holding five flags and a reference
-//! count. Every transition of a task's life is one compare-and-swap (or one
+//! The task state word: one `AtomicUsize` holding seven flags and a
+//! reference count. Every transition of a task's life is one compare-and-swap (or one
 //! read-modify-write) on this word, so any two parties racing on a task (a
 //! waker, the worker polling it, the `JoinHandle`, the shutdown sweep) are
 //! ordered by it.
 //!
 //! ```text
-//!  63                                   6   5   4   3   2   1   0
-//! +--------------------------------------+---+---+---+---+---+---+
-//! |              reference count         | W | J | X | C | R | S |
-//! +--------------------------------------+---+---+---+---+---+---+
+//!  63                               7   6   5   4   3   2   1   0
+//! +----------------------------------+---+---+---+---+---+---+---+
+//! |           reference count        | D | W | J | X | C | R | S |
+//! +----------------------------------+---+---+---+---+---+---+---+
 //!   S = SCHEDULED  R = RUNNING  C = COMPLETE  X = CANCELLED
-//!   J = JOIN_INTEREST  W = JOIN_WAKER
+//!   J = JOIN_INTEREST  W = JOIN_WAKER  D = DONE_CALLBACKS
 //! ```
 //!
 //! # Who owns what
@@ -19,12 +19,22 @@
 //!   `RUNNING`: a worker polling it, or the party that cancels it. Nobody
 //!   else touches it.
 //! * The **output** (the `Stage::Finished` value) is written by the owner of
-//!   `RUNNING` before it sets `COMPLETE`. After `COMPLETE` it belongs to the
-//!   `JoinHandle` if `JOIN_INTEREST` was set at that moment, otherwise to the
-//!   completing party, which drops it at once.
+//!   `RUNNING` before it sets `COMPLETE`. It stays the completing party's
+//!   until it is *handed off*: at `COMPLETE` if `DONE_CALLBACKS` is clear,
+//!   otherwise when the completing party clears `DONE_CALLBACKS` after
+//!   running the callbacks (which read the output in between). At the hand
+//!   off it belongs to the `JoinHandle` if `JOIN_INTEREST` is set at that
+//!   moment, otherwise to the completing party, which drops it at once.
 //! * The **join waker** slot belongs to the `JoinHandle` while `JOIN_WAKER`
-//!   is clear; while it is set the runtime may read it (to wake the joiner)
-//!   and the handle must not write it.
+//!   is clear; while it is set the runtime may read it (to wake the joiner,
+//!   right after the hand off) and the handle must not write it.
+//! * The **done-callback** slot (`JoinHandle::on_done`) belongs to the
+//!   `JoinHandle` while `DONE_CALLBACKS` is clear and the task is not
+//!   complete. While `DONE_CALLBACKS` is set and the task is not complete,
+//!   nobody touches it; the party that sets `COMPLETE` while it is set owns
+//!   it, runs the callbacks and clears the bit (the hand off). If the task
+//!   completes while the bit is clear, the slot is the handle's for good,
+//!   and the handle runs any callback it adds itself, at once.
 //!
 //! # The reference count
 //!
@@ -65,10 +75,14 @@ const JOIN_INTEREST: usize = 1 << 4;
 /// woken it at completion.
 const JOIN_WAKER: usize = 1 << 5;
 
-const FLAGS: usize = (1 << 6) - 1;
+/// The done-callback slot holds callbacks that whoever completes the task
+/// must run before the output is handed off. Set and cleared by the handle
+/// only while the task is not complete; cleared by the completing party
+/// after running them.
+const DONE_CALLBACKS: usize = 1 << 6;
 
 /// One reference.
-const REF_ONE: usize = 1 << 6;
+const REF_ONE: usize = 1 << 7;
 
 /// State of a fresh task: scheduled (its first run-queue entry), joinable,
 /// and three references: the `JoinHandle`, the first run-queue entry and the
@@ -98,6 +112,14 @@ impl Snapshot {
     pub(crate) fn is_join_waker_set(self) -> bool {
         self.0 & JOIN_WAKER != 0
     }
+    pub(crate) fn has_done_callbacks(self) -> bool {
+        self.0 & DONE_CALLBACKS != 0
+    }
+    /// The output has been handed off: the task is complete and its done
+    /// callbacks (if any) have run.
+    pub(crate) fn is_output_handed_off(self) -> bool {
+        self.0 & (COMPLETE | DONE_CALLBACKS) == COMPLETE
+    }
     pub(crate) fn ref_count(self) -> usize {
         self.0 / REF_ONE
     }
@@ -115,6 +137,7 @@ impl fmt::Debug for Snapshot {
             .field("cancelled", &self.is_cancelled())
             .field("join_interest", &self.is_join_interested())
             .field("join_waker", &self.is_join_waker_set())
+            .field("done_callbacks", &self.has_done_callbacks())
             .field("refs", &self.ref_count())
             .finish()
     }
@@ -318,12 +341,13 @@ impl State {
         prev.ref_count() == n
     }
 
-    /// The `JoinHandle` installs its waker: sets `JOIN_WAKER` unless the task
-    /// completed meanwhile. `Err` carries the snapshot showing `COMPLETE`.
+    /// The `JoinHandle` installs its waker: sets `JOIN_WAKER` unless the
+    /// output was handed off meanwhile. `Err` carries the snapshot showing
+    /// it.
     pub(crate) fn set_join_waker(&self) -> Result<(), Snapshot> {
         self.update(|s| {
             debug_assert!(s.is_join_interested() && !s.is_join_waker_set());
-            if s.is_complete() {
+            if s.is_output_handed_off() {
                 return (None, Err(s));
             }
             (Some(s.0 | JOIN_WAKER), Ok(()))
@@ -331,15 +355,50 @@ impl State {
     }
 
     /// The `JoinHandle` wants to replace its waker: clears `JOIN_WAKER`
-    /// (taking the slot back) unless the task completed meanwhile.
+    /// (taking the slot back) unless the output was handed off meanwhile.
     pub(crate) fn unset_join_waker(&self) -> Result<(), Snapshot> {
         self.update(|s| {
             debug_assert!(s.is_join_interested() && s.is_join_waker_set());
-            if s.is_complete() {
+            if s.is_output_handed_off() {
                 return (None, Err(s));
             }
             (Some(s.0 & !JOIN_WAKER), Ok(()))
         })
+    }
+
+    /// The `JoinHandle` added callbacks to the slot: sets `DONE_CALLBACKS`
+    /// unless the task completed meanwhile (the slot is then the handle's
+    /// for good). `Err` carries the snapshot showing `COMPLETE`.
+    pub(crate) fn set_done_callbacks(&self) -> Result<(), Snapshot> {
+        self.update(|s| {
+            debug_assert!(!s.has_done_callbacks());
+            if s.is_complete() {
+                return (None, Err(s));
+            }
+            (Some(s.0 | DONE_CALLBACKS), Ok(()))
+        })
+    }
+
+    /// The `JoinHandle` wants to add a callback: clears `DONE_CALLBACKS`
+    /// (taking the slot back) unless the task completed meanwhile, in which
+    /// case the completing party owns the slot until it clears the bit.
+    pub(crate) fn unset_done_callbacks(&self) -> Result<(), Snapshot> {
+        self.update(|s| {
+            debug_assert!(s.has_done_callbacks());
+            if s.is_complete() {
+                return (None, Err(s));
+            }
+            (Some(s.0 & !DONE_CALLBACKS), Ok(()))
+        })
+    }
+
+    /// The completing party ran the done callbacks: hands the output off.
+    /// Returns the snapshot before, whose `JOIN_INTEREST` and `JOIN_WAKER`
+    /// decide what happens to the output.
+    pub(crate) fn hand_off_after_callbacks(&self) -> Snapshot {
+        let prev = Snapshot(self.0.fetch_and(!DONE_CALLBACKS, AcqRel));
+        debug_assert!(prev.is_complete() && prev.has_done_callbacks());
+        prev
     }
 
     /// The runtime has woken the joiner after completion: hands the slot back
@@ -352,13 +411,13 @@ impl State {
         prev
     }
 
-    /// The `JoinHandle` is dropped: clears `JOIN_INTEREST` and, if the task
-    /// is not complete, also `JOIN_WAKER` (taking the slot back so the handle
-    /// can drop its waker). Returns the snapshot before.
+    /// The `JoinHandle` is dropped: clears `JOIN_INTEREST` and, if the
+    /// output was not handed off yet, also `JOIN_WAKER` (taking the slot back
+    /// so the handle can drop its waker). Returns the snapshot before.
     pub(crate) fn drop_join_interest(&self) -> Snapshot {
         self.update(|s| {
             debug_assert!(s.is_join_interested());
-            let next = if s.is_complete() {
+            let next = if s.is_output_handed_off() {
                 s.0 & !JOIN_INTEREST
             } else {
                 s.0 & !(JOIN_INTEREST | JOIN_WAKER)
@@ -386,6 +445,44 @@ impl fmt::Debug for State {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn done_callbacks_hold_back_the_output_until_handed_off() {
+        let st = State::new();
+        st.transition_to_running();
+        assert!(st.set_done_callbacks().is_ok());
+        let prev = st.transition_to_complete();
+        assert!(prev.has_done_callbacks());
+        let s = st.load();
+        assert!(s.is_complete() && !s.is_output_handed_off());
+        // The handle can still install a waker and cannot take the slot.
+        assert!(st.set_join_waker().is_ok());
+        assert!(st.unset_done_callbacks().is_err());
+        let prev = st.hand_off_after_callbacks();
+        assert!(prev.is_join_waker_set() && prev.is_join_interested());
+        assert!(st.load().is_output_handed_off());
+        assert!(st.unset_join_waker().is_err());
+    }
+
+    #[test]
+    fn done_callbacks_cannot_be_set_after_complete() {
+        let st = State::new();
+        st.transition_to_running();
+        st.transition_to_complete();
+        assert!(st.set_done_callbacks().is_err());
+    }
+
+    #[test]
+    fn dropping_the_handle_during_callbacks_leaves_the_output_to_the_runtime() {
+        let st = State::new();
+        st.transition_to_running();
+        st.set_done_callbacks().unwrap();
+        st.transition_to_complete();
+        let prev = st.drop_join_interest();
+        assert!(!prev.is_output_handed_off());
+        let prev = st.hand_off_after_callbacks();
+        assert!(!prev.is_join_interested(), "the runtime drops the output");
+    }
 
     #[test]
     fn fresh_task_is_scheduled_joinable_with_three_refs() {

@@ -1,0 +1,187 @@
+//! `JoinHandle::on_done`: asyncio's `add_done_callback`.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+use support::{DropCounter, rt, with_timeout};
+
+#[test]
+fn a_callback_added_before_completion_runs_at_completion_before_the_joiner_sees_the_output() {
+    let rt = rt(2);
+    let (release, gate) = futures::channel::oneshot::channel::<()>();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut task = rt.spawn(async move {
+        gate.await.unwrap();
+        7
+    });
+    let r = ran.clone();
+    task.on_done(move |outcome| {
+        assert_eq!(outcome.ok(), Some(&7));
+        r.fetch_add(1, SeqCst);
+    });
+    assert_eq!(ran.load(SeqCst), 0);
+    release.send(()).unwrap();
+    assert_eq!(rt.block_on(task).unwrap(), 7);
+    assert_eq!(
+        ran.load(SeqCst),
+        1,
+        "the callback ran before the output was handed over"
+    );
+}
+
+#[test]
+fn a_callback_added_after_completion_runs_at_once() {
+    let rt = rt(1);
+    let mut task = rt.spawn(async { "done" });
+    while !task.is_finished() {
+        std::thread::yield_now();
+    }
+    let (tx, rx) = mpsc::channel();
+    task.on_done(move |outcome| tx.send(*outcome.unwrap()).unwrap());
+    assert_eq!(rx.try_recv().unwrap(), "done", "ran inline");
+    assert_eq!(rt.block_on(task).unwrap(), "done");
+}
+
+#[test]
+fn callbacks_run_in_the_order_they_were_added() {
+    let rt = rt(2);
+    let (release, gate) = futures::channel::oneshot::channel::<()>();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut task = rt.spawn(async move { gate.await.unwrap() });
+    for i in 0..5 {
+        let order = order.clone();
+        task.on_done(move |_| order.lock().unwrap().push(i));
+    }
+    release.send(()).unwrap();
+    rt.block_on(task).unwrap();
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn callbacks_see_panics_and_cancellations() {
+    let rt = rt(2);
+    let (tx, rx) = mpsc::channel();
+    let mut panicking = rt.spawn(async { panic!("boom") });
+    let t = tx.clone();
+    panicking.on_done(move |outcome: Result<&(), _>| {
+        let err = outcome.unwrap_err();
+        t.send(format!("panic: {}", err.panic_message().unwrap()))
+            .unwrap();
+    });
+    let mut cancelled = rt.spawn(std::future::pending::<()>());
+    cancelled.on_done(move |outcome| {
+        tx.send(format!(
+            "cancelled: {}",
+            outcome.unwrap_err().is_cancelled()
+        ))
+        .unwrap();
+    });
+    cancelled.cancel();
+    let mut got = vec![rx.recv().unwrap(), rx.recv().unwrap()];
+    got.sort();
+    assert_eq!(got, ["cancelled: true", "panic: boom"]);
+    assert!(rt.block_on(panicking).unwrap_err().is_panic());
+    assert!(rt.block_on(cancelled).unwrap_err().is_cancelled());
+}
+
+#[test]
+fn a_detached_task_still_runs_its_callbacks_and_drops_its_output_once() {
+    let rt = rt(2);
+    let drops = DropCounter::new();
+    let token = drops.token();
+    let (release, gate) = futures::channel::oneshot::channel::<()>();
+    let (tx, rx) = mpsc::channel();
+    let mut task = rt.spawn(async move {
+        gate.await.unwrap();
+        token
+    });
+    task.on_done(move |outcome| tx.send(outcome.is_ok()).unwrap());
+    drop(task);
+    release.send(()).unwrap();
+    assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap());
+    // The output is dropped by the runtime right after the callback.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while drops.drops() == 0 {
+        assert!(std::time::Instant::now() < deadline, "output never dropped");
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(10));
+    assert_eq!(drops.drops(), 1);
+}
+
+#[test]
+fn a_panicking_callback_does_not_stop_the_others() {
+    let rt = rt(1);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (release, gate) = futures::channel::oneshot::channel::<()>();
+    let mut task = rt.spawn(async move { gate.await.unwrap() });
+    task.on_done(|_| panic!("callback bug"));
+    let r = ran.clone();
+    task.on_done(move |_| {
+        r.fetch_add(1, SeqCst);
+    });
+    release.send(()).unwrap();
+    rt.block_on(task).unwrap();
+    assert_eq!(ran.load(SeqCst), 1);
+}
+
+#[test]
+fn shutdown_runs_the_callbacks_of_the_tasks_it_cancels() {
+    let rt = rt(2);
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    for _ in 0..50 {
+        let c = cancelled.clone();
+        let mut t = rt.spawn(std::future::pending::<()>());
+        t.on_done(move |outcome| {
+            if outcome.is_err_and(|e| e.is_cancelled()) {
+                c.fetch_add(1, SeqCst);
+            }
+        });
+    }
+    drop(rt);
+    assert_eq!(cancelled.load(SeqCst), 50);
+}
+
+#[test]
+#[should_panic(expected = "after the output was taken")]
+fn on_done_after_the_output_was_taken_panics() {
+    let rt = rt(1);
+    let mut task = rt.spawn(async { 1 });
+    rt.block_on(&mut task).unwrap();
+    task.on_done(|_| {});
+}
+
+#[test]
+fn callbacks_racing_completion_run_exactly_once() {
+    with_timeout(Duration::from_secs(60), || {
+        let rt = rt(2);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let n = 20_000;
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let mut t = rt.spawn(async move {
+                    for _ in 0..(i % 3) {
+                        magpie::task::yield_now().await;
+                    }
+                    i
+                });
+                for _ in 0..2 {
+                    let runs = runs.clone();
+                    t.on_done(move |outcome| {
+                        assert_eq!(outcome.ok(), Some(&i));
+                        runs.fetch_add(1, SeqCst);
+                    });
+                }
+                t
+            })
+            .collect();
+        rt.block_on(async {
+            for (i, t) in handles.into_iter().enumerate() {
+                assert_eq!(t.await.unwrap(), i);
+            }
+        });
+        assert_eq!(runs.load(SeqCst), 2 * n);
+    });
+}
