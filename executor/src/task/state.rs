@@ -384,10 +384,12 @@ impl State {
     /// case the completing party owns the slot until it clears the bit.
     pub(crate) fn unset_done_callbacks(&self) -> Result<(), Snapshot> {
         self.update(|s| {
-            debug_assert!(s.has_done_callbacks());
             if s.is_complete() {
+                // The completing party may have run them and cleared the
+                // bit already.
                 return (None, Err(s));
             }
+            debug_assert!(s.has_done_callbacks());
             (Some(s.0 & !DONE_CALLBACKS), Ok(()))
         })
     }
