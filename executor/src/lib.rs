@@ -30,4 +30,6 @@ pub mod time;
 
 pub use magpie_sync as sync;
 pub use runtime::{Builder, Handle, Runtime, ShutdownReport, SpawnError, run};
-pub use task::{JoinHandle, spawn, try_spawn};
+pub use task::{
+    JoinHandle, TaskGroup, WaitFor, as_completed, gather, spawn, try_gather, try_spawn, wait,
+};

@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// An owned permission to await a spawned task's output, cancel it, or ask
 /// about it; asyncio's `Task`.
@@ -81,7 +81,55 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.raw.header().state.load().is_complete()
+        self.raw.header().state.load().is_output_handed_off()
+    }
+
+    /// `Ready` once the task has finished and its output can be taken, like
+    /// `poll` but without taking it: for waiting on many handles at once.
+    pub(crate) fn poll_finished(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.raw.poll_finished(cx.waker()) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// True if the task finished by panicking (the output is still there).
+    pub(crate) fn finished_with_panic(&self) -> bool {
+        // SAFETY: we are the handle; the caller checked the output was
+        // handed off (`is_finished`), and `&self` cannot take it.
+        self.is_finished() && unsafe { self.raw.output_is_panic() }
+    }
+
+    /// A [`CancelHandle`] for this task: a cloneable handle that can only
+    /// cancel it and ask whether it finished (for code that must be able to
+    /// cancel a task whose output belongs to someone else).
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let task = magpie::spawn(std::future::pending::<()>());
+    ///     let canceller = task.cancel_handle();
+    ///     canceller.cancel();
+    ///     assert!(task.await.unwrap_err().is_cancelled());
+    ///     assert!(canceller.is_finished());
+    /// });
+    /// ```
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.raw.ref_inc();
+        CancelHandle { raw: self.raw }
+    }
+
+    /// The output of a finished task.
+    ///
+    /// # Panics
+    ///
+    /// If the task has not finished ([`poll_finished`](Self::poll_finished)
+    /// is `Ready` first), or the output was taken.
+    pub(crate) fn take_finished(&mut self) -> Result<T, JoinError> {
+        match Pin::new(self).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(output) => output,
+            Poll::Pending => unreachable!("take_finished on a task that has not finished"),
+        }
     }
 
     /// The task's id.
@@ -160,6 +208,87 @@ impl<T> JoinHandle<T> {
             self.raw
                 .add_done_callback(&mut slot as *mut Option<DoneCallback<T>> as *mut ())
         };
+    }
+}
+
+/// Cancels a task, without access to its output: see
+/// [`JoinHandle::cancel_handle`]. Cloneable; holding one keeps only the
+/// task's bookkeeping alive, not its future or output.
+///
+/// ```
+/// magpie::run(async {
+///     let task = magpie::spawn(std::future::pending::<()>());
+///     let a = task.cancel_handle();
+///     let b = a.clone();
+///     assert_eq!(a.id(), task.id());
+///     b.cancel();
+///     assert!(task.await.unwrap_err().is_cancelled());
+/// });
+/// ```
+pub struct CancelHandle {
+    raw: RawTask,
+}
+
+impl CancelHandle {
+    /// Requests cancellation, like [`JoinHandle::cancel`].
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let task = magpie::spawn(std::future::pending::<()>());
+    ///     task.cancel_handle().cancel();
+    ///     assert!(task.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn cancel(&self) {
+        self.raw.cancel();
+    }
+
+    /// True once the task has finished.
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let task = magpie::spawn(async {});
+    ///     let c = task.cancel_handle();
+    ///     task.await.unwrap();
+    ///     assert!(c.is_finished());
+    /// });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.raw.header().state.load().is_complete()
+    }
+
+    /// The task's id.
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let task = magpie::spawn(async {});
+    ///     assert_eq!(task.cancel_handle().id(), task.id());
+    /// });
+    /// ```
+    pub fn id(&self) -> Id {
+        self.raw.header().id
+    }
+}
+
+impl Clone for CancelHandle {
+    fn clone(&self) -> CancelHandle {
+        self.raw.ref_inc();
+        CancelHandle { raw: self.raw }
+    }
+}
+
+impl Drop for CancelHandle {
+    fn drop(&mut self) {
+        self.raw.drop_reference();
+    }
+}
+
+impl fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelHandle")
+            .field("id", &self.id())
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }
 

@@ -9,20 +9,35 @@
 //! | `asyncio.current_task()` | [`current`] |
 //! | `await asyncio.sleep(0)` | [`yield_now`] |
 //! | `await asyncio.to_thread(f)` | [`spawn_blocking`] |
+//! | `task.add_done_callback(cb)` | [`JoinHandle::on_done`] |
+//! | `gather(*tasks, return_exceptions=True)` | [`gather`] |
+//! | `gather(*tasks)` (fail fast) | [`try_gather`] |
+//! | `wait(tasks, return_when=..)` | [`wait`] + [`WaitFor`] |
+//! | `as_completed(tasks)` | [`as_completed`] |
+//! | `TaskGroup` | [`TaskGroup`] |
 
+mod as_completed;
 mod builder;
+mod completions;
 mod error;
+mod gather;
+mod group;
 mod id;
 mod join;
 mod list;
 mod raw;
 pub(crate) mod state;
+mod wait;
 mod yield_now;
 
+pub use self::as_completed::{AsCompleted, as_completed};
 pub use self::builder::Builder;
 pub use self::error::JoinError;
+pub use self::gather::{Gather, TaskError, TryGather, gather, try_gather};
+pub use self::group::{GroupError, GroupJoin, TaskGroup};
 pub use self::id::Id;
-pub use self::join::JoinHandle;
+pub use self::join::{CancelHandle, JoinHandle};
+pub use self::wait::{Wait, WaitFor, wait};
 pub use self::yield_now::{YieldNow, yield_now};
 
 pub(crate) use self::list::OwnedTasks;

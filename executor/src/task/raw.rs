@@ -96,6 +96,8 @@ struct Vtable {
     /// `JoinHandle::on_done`: takes the `DoneCallback<F::Output>` out of the
     /// `Option` the pointer points to.
     add_done_callback: unsafe fn(NonNull<Header>, *mut ()),
+    /// Whether the handed-off output is a panic (`wait(FirstError)`).
+    output_is_panic: unsafe fn(NonNull<Header>) -> bool,
 }
 
 const fn vtable<F: Future, S: Schedule>() -> &'static Vtable
@@ -110,6 +112,7 @@ where
         drop_join_handle_slow: drop_join_handle_slow::<F, S>,
         shutdown: shutdown::<F, S>,
         add_done_callback: add_done_callback::<F, S>,
+        output_is_panic: output_is_panic::<F, S>,
     }
 }
 
@@ -208,6 +211,14 @@ impl RawTask {
         unsafe { (self.vtable().try_read_output)(self.ptr, dst, waker) }
     }
 
+    /// `JoinHandle`: true once the output is handed off; otherwise registers
+    /// `waker` to be woken when it is (without taking the output).
+    pub(crate) fn poll_finished(self, waker: &Waker) -> bool {
+        let header = self.header();
+        let snapshot = header.state.load();
+        snapshot.is_output_handed_off() || register_join_waker(header, snapshot, waker)
+    }
+
     /// `JoinHandle` drop: clears join interest and releases the handle's
     /// reference.
     pub(crate) fn drop_join_handle(self) {
@@ -237,6 +248,22 @@ impl RawTask {
     pub(crate) unsafe fn add_done_callback(self, callback: *mut ()) {
         // SAFETY: forwarded from the caller.
         unsafe { (self.vtable().add_done_callback)(self.ptr, callback) }
+    }
+
+    /// Whether the output is a panic.
+    ///
+    /// # Safety
+    ///
+    /// The caller must be the `JoinHandle`, after the output was handed off
+    /// and before it is taken.
+    pub(crate) unsafe fn output_is_panic(self) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.vtable().output_is_panic)(self.ptr) }
+    }
+
+    /// Takes one more reference (for a `CancelHandle`).
+    pub(crate) fn ref_inc(self) {
+        self.header().state.ref_inc();
     }
 
     /// `JoinHandle::cancel`.
@@ -564,35 +591,35 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             _ => panic!("`JoinHandle` polled again after it returned `Poll::Ready`"),
         }
     }
+}
 
-    /// Registers the joiner's waker. Returns `true` if the output was handed
-    /// off (it can be read), `false` if the waker is registered.
-    fn register_join_waker(&self, snapshot: Snapshot, waker: &Waker) -> bool {
-        let header = self.header();
-        if snapshot.is_join_waker_set() {
-            // SAFETY: while `JOIN_WAKER` is set the runtime only reads the
-            // slot, so a shared read here is allowed.
-            let same = header.join_waker.with(|w| {
-                unsafe { &*w }
-                    .as_ref()
-                    .is_some_and(|current| current.will_wake(waker))
-            });
-            if same {
-                return false;
-            }
-            if header.state.unset_join_waker().is_err() {
-                return true;
-            }
+/// Registers the joiner's waker. Returns `true` if the output was handed off
+/// (it can be read), `false` if the waker is registered. Only the
+/// `JoinHandle` calls this.
+fn register_join_waker(header: &Header, snapshot: Snapshot, waker: &Waker) -> bool {
+    if snapshot.is_join_waker_set() {
+        // SAFETY: while `JOIN_WAKER` is set the runtime only reads the slot,
+        // so a shared read here is allowed.
+        let same = header.join_waker.with(|w| {
+            unsafe { &*w }
+                .as_ref()
+                .is_some_and(|current| current.will_wake(waker))
+        });
+        if same {
+            return false;
         }
-        // `JOIN_WAKER` is clear: the slot is ours.
-        // SAFETY: with `JOIN_WAKER` clear and no hand off seen yet, the
-        // runtime never touches the slot.
-        let old = header
-            .join_waker
-            .with_mut(|w| unsafe { (*w).replace(waker.clone()) });
-        drop(old);
-        header.state.set_join_waker().is_err()
+        if header.state.unset_join_waker().is_err() {
+            return true;
+        }
     }
+    // `JOIN_WAKER` is clear: the slot is ours.
+    // SAFETY: with `JOIN_WAKER` clear and no hand off seen yet, the runtime
+    // never touches the slot.
+    let old = header
+        .join_waker
+        .with_mut(|w| unsafe { (*w).replace(waker.clone()) });
+    drop(old);
+    header.state.set_join_waker().is_err()
 }
 
 unsafe fn run<F: Future, S: Schedule>(ptr: NonNull<Header>) {
@@ -623,7 +650,7 @@ unsafe fn try_read_output<F: Future, S: Schedule>(
     // SAFETY: the vtable is only installed on a `Cell<F, S>`.
     let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
     let snapshot = harness.state().load();
-    if !snapshot.is_output_handed_off() && !harness.register_join_waker(snapshot, waker) {
+    if !snapshot.is_output_handed_off() && !register_join_waker(harness.header(), snapshot, waker) {
         return;
     }
     let output = harness.take_output();
@@ -685,6 +712,17 @@ where
         .take()
         .expect("a done callback to add");
     harness.add_done_callback(callback);
+}
+
+unsafe fn output_is_panic<F: Future, S: Schedule>(ptr: NonNull<Header>) -> bool {
+    // SAFETY: the vtable is only installed on a `Cell<F, S>`.
+    let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
+    // SAFETY: `RawTask::output_is_panic`'s contract: the output was handed
+    // off to the handle, which only reads it here, through `&self`.
+    harness
+        .cell()
+        .stage
+        .with(|stage| matches!(unsafe { &*stage }, Stage::Finished(Err(err)) if err.is_panic()))
 }
 
 unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {

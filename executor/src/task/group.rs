@@ -1,0 +1,464 @@
+//! `TaskGroup`: asyncio's `async with TaskGroup() as tg:`.
+
+use super::completions::Completions;
+use super::gather::TaskError;
+use super::{CancelHandle, Id, JoinHandle, TaskMeta};
+use crate::loom::sync::Mutex;
+use crate::runtime::{SpawnError, context};
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+
+/// A set of child tasks that succeed or fail together: asyncio's
+/// `TaskGroup`.
+///
+/// * [`spawn`](Self::spawn) starts a child on the current runtime.
+/// * When a child **fails** (it panics, or, spawned with
+///   [`spawn_fallible`](Self::spawn_fallible), returns `Err`), the group
+///   cancels every other child at once; their destructors run on the
+///   workers. Children spawned after that are cancelled straight away.
+/// * [`join`](Self::join) waits for every child and returns their outputs
+///   in spawn order, or a [`GroupError`] with every failure (asyncio's
+///   `ExceptionGroup`).
+/// * **Dropping the group cancels the children still running**, so no
+///   child outlives its group: if the task that owns the group is
+///   cancelled, its future (and the group in it) is dropped, and the
+///   children with it.
+///
+/// Unlike asyncio, a failing child does not cancel the task that owns the
+/// group: that task learns of the failure from `join`.
+///
+/// ```
+/// use std::time::Duration;
+/// use magpie::TaskGroup;
+///
+/// async fn process_item(item: &'static str) -> String {
+///     magpie::time::sleep(Duration::from_millis(5)).await;
+///     format!("Processed {item}")
+/// }
+///
+/// magpie::run(async {
+///     let group = TaskGroup::new();
+///     for item in ["A", "B", "C"] {
+///         group.spawn(process_item(item));
+///     }
+///     let results = group.join().await.unwrap();
+///     assert_eq!(results, ["Processed A", "Processed B", "Processed C"]);
+/// });
+/// ```
+pub struct TaskGroup<T, E = Infallible> {
+    inner: Arc<Inner<T, E>>,
+}
+
+struct Inner<T, E> {
+    state: Mutex<State<T, E>>,
+}
+
+struct State<T, E> {
+    /// The children's handles, in spawn order, until `join` takes them.
+    handles: Vec<JoinHandle<Result<T, E>>>,
+    /// A way to cancel every child, joined or not.
+    cancels: Vec<CancelHandle>,
+    /// A child failed (or `cancel` was called): the others were cancelled.
+    failed: bool,
+}
+
+impl<T: Send + 'static> TaskGroup<T, Infallible> {
+    /// A group whose children fail only by panicking.
+    ///
+    /// ```
+    /// let group = magpie::TaskGroup::<u32>::new();
+    /// assert!(group.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_state()
+    }
+}
+
+impl<T: Send + 'static> Default for TaskGroup<T, Infallible> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> TaskGroup<T, E> {
+    /// A group whose children may also fail by returning `Err(E)`
+    /// (spawn them with [`spawn_fallible`](Self::spawn_fallible)).
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let group = magpie::TaskGroup::fallible();
+    ///     group.spawn_fallible(async { Ok::<_, String>(1) });
+    ///     group.spawn_fallible(async { Err("bad input".to_string()) });
+    ///     let err = group.join().await.unwrap_err();
+    ///     assert_eq!(err.errors()[0].error().unwrap(), "bad input");
+    /// });
+    /// ```
+    pub fn fallible() -> Self {
+        Self::with_state()
+    }
+
+    fn with_state() -> Self {
+        TaskGroup {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    handles: Vec::new(),
+                    cancels: Vec::new(),
+                    failed: false,
+                }),
+            }),
+        }
+    }
+
+    /// Spawns a child that fails only if it panics. Returns its id.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime (like [`spawn`](crate::spawn)).
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let group = magpie::TaskGroup::new();
+    ///     let id = group.spawn(async { 5 });
+    ///     assert_eq!(group.len(), 1);
+    ///     assert_eq!(group.join().await.unwrap(), [5]);
+    ///     # let _ = id;
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Id
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        self.spawn_child(async move { Ok(future.await) }, Location::caller())
+    }
+
+    /// Spawns a child that fails if it panics or returns `Err`. Returns its
+    /// id.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// magpie::run(async {
+    ///     let group = magpie::TaskGroup::fallible();
+    ///     group.spawn_fallible(async {
+    ///         magpie::time::sleep(Duration::from_secs(3600)).await;
+    ///         Ok(())
+    ///     });
+    ///     group.spawn_fallible(async { Err("connection refused") });
+    ///     // The failure cancels the sleeping sibling: join returns at once.
+    ///     let err = group.join().await.unwrap_err();
+    ///     assert_eq!(err.errors().len(), 1);
+    ///     assert_eq!(err.cancelled(), 1);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn_fallible<F>(&self, future: F) -> Id
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        self.spawn_child(future, Location::caller())
+    }
+
+    fn spawn_child<F>(&self, future: F, location: &'static Location<'static>) -> Id
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let mut handle = context::with_handle(|handle| match handle {
+            Some(handle) => handle
+                .spawn_with(future, TaskMeta::new(None, location))
+                .unwrap_or_else(|h| h),
+            None => panic!("TaskGroup::spawn: {}", SpawnError::NoRuntime),
+        });
+        let id = handle.id();
+        let group: Weak<Inner<T, E>> = Arc::downgrade(&self.inner);
+        // Registered before the child is recorded: the callback may run at
+        // once, on this thread, and takes the lock itself.
+        handle.on_done(move |outcome| {
+            let failed = match outcome {
+                Ok(Ok(_)) => false,
+                Ok(Err(_)) => true,
+                Err(join) => join.is_panic(),
+            };
+            if failed {
+                if let Some(group) = group.upgrade() {
+                    group.fail();
+                }
+            }
+        });
+        let cancel = handle.cancel_handle();
+        let mut state = self.inner.state.lock();
+        if state.failed {
+            cancel.cancel();
+        }
+        state.handles.push(handle);
+        state.cancels.push(cancel);
+        id
+    }
+
+    /// Cancels every child (as a failure would). [`join`](Self::join) then
+    /// reports the children that had finished with an error, and counts the
+    /// cancelled ones.
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let group = magpie::TaskGroup::<()>::new();
+    ///     group.spawn(std::future::pending());
+    ///     group.cancel();
+    ///     let err = group.join().await.unwrap_err();
+    ///     assert_eq!(err.cancelled(), 1);
+    /// });
+    /// ```
+    pub fn cancel(&self) {
+        self.inner.fail();
+    }
+
+    /// True once a child failed (or [`cancel`](Self::cancel) was called).
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let group = magpie::TaskGroup::<()>::new();
+    ///     assert!(!group.has_failed());
+    ///     group.cancel();
+    ///     assert!(group.has_failed());
+    /// });
+    /// ```
+    pub fn has_failed(&self) -> bool {
+        self.inner.state.lock().failed
+    }
+
+    /// The number of children spawned.
+    ///
+    /// ```
+    /// let group = magpie::TaskGroup::<()>::new();
+    /// assert_eq!(group.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.state.lock().cancels.len()
+    }
+
+    /// True if no child was spawned.
+    ///
+    /// ```
+    /// assert!(magpie::TaskGroup::<()>::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits for every child. `Ok` with their outputs in spawn order if all
+    /// succeeded; otherwise a [`GroupError`] listing every failure.
+    ///
+    /// Dropping the returned future before it completes drops the group,
+    /// which cancels the children still running.
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let group = magpie::TaskGroup::new();
+    ///     group.spawn(async { 1 });
+    ///     group.spawn(async { 2 });
+    ///     assert_eq!(group.join().await.unwrap(), [1, 2]);
+    /// });
+    /// ```
+    pub fn join(self) -> GroupJoin<T, E> {
+        let handles = std::mem::take(&mut self.inner.state.lock().handles);
+        let set = Completions::new(handles);
+        let values = (0..set.len()).map(|_| None).collect();
+        GroupJoin {
+            group: self,
+            set,
+            values,
+            errors: Vec::new(),
+            cancelled: 0,
+        }
+    }
+}
+
+impl<T, E> Inner<T, E> {
+    /// A child failed: cancel every child, once.
+    fn fail(&self) {
+        let mut state = self.state.lock();
+        if std::mem::replace(&mut state.failed, true) {
+            return;
+        }
+        for cancel in &state.cancels {
+            cancel.cancel();
+        }
+    }
+}
+
+impl<T, E> Drop for TaskGroup<T, E> {
+    fn drop(&mut self) {
+        for cancel in &self.inner.state.lock().cancels {
+            cancel.cancel();
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for TaskGroup<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.state.lock();
+        f.debug_struct("TaskGroup")
+            .field("children", &state.cancels.len())
+            .field("failed", &state.failed)
+            .finish()
+    }
+}
+
+/// The future returned by [`TaskGroup::join`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct GroupJoin<T, E> {
+    group: TaskGroup<T, E>,
+    set: Completions<Result<T, E>>,
+    values: Vec<Option<T>>,
+    /// Failures, with the index of the child (for spawn order).
+    errors: Vec<(usize, TaskError<E>)>,
+    cancelled: usize,
+}
+
+impl<T, E> Future for GroupJoin<T, E> {
+    type Output = Result<Vec<T>, GroupError<E>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            match this.set.poll_next(cx) {
+                Poll::Ready(Some(index)) => {
+                    let mut handle = this.set.take(index).expect("reported once");
+                    let outcome = handle.take_finished();
+                    match TaskError::from_outcome(&handle, outcome) {
+                        Ok(value) => this.values[index] = Some(value),
+                        Err(err) if err.is_cancelled() => this.cancelled += 1,
+                        Err(err) => this.errors.push((index, err)),
+                    }
+                }
+                Poll::Ready(None) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if this.errors.is_empty() && this.cancelled == 0 {
+            let values = std::mem::take(&mut this.values);
+            return Poll::Ready(Ok(values
+                .into_iter()
+                .map(|v| v.expect("every child succeeded"))
+                .collect()));
+        }
+        let mut errors = std::mem::take(&mut this.errors);
+        errors.sort_by_key(|(index, _)| *index);
+        Poll::Ready(Err(GroupError {
+            errors: errors.into_iter().map(|(_, e)| e).collect(),
+            cancelled: this.cancelled,
+        }))
+    }
+}
+
+// Nothing in it is pinned: the outputs are plain values, the handles and
+// the sleep are `Unpin`.
+impl<T, E> Unpin for GroupJoin<T, E> {}
+
+impl<T, E> fmt::Debug for GroupJoin<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupJoin")
+            .field("group", &self.group)
+            .field("pending", &self.set.pending())
+            .finish()
+    }
+}
+
+/// Why a [`TaskGroup`] did not succeed: every child that failed (asyncio's
+/// `ExceptionGroup`), in spawn order, and how many children were cancelled
+/// (by the failure, by [`TaskGroup::cancel`], or by runtime shutdown).
+///
+/// ```
+/// magpie::run(async {
+///     let group = magpie::TaskGroup::fallible();
+///     group.spawn_fallible(async { Err::<(), _>("first") });
+///     group.spawn_fallible(async { Err::<(), _>("second") });
+///     let err = group.join().await.unwrap_err();
+///     // Both may fail before either is cancelled: at least one error.
+///     assert!(!err.errors().is_empty());
+///     println!("{err}");
+/// });
+/// ```
+pub struct GroupError<E> {
+    errors: Vec<TaskError<E>>,
+    cancelled: usize,
+}
+
+impl<E> GroupError<E> {
+    /// The failures, in spawn order.
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let group = magpie::TaskGroup::<()>::new();
+    ///     group.spawn(async { panic!("bug") });
+    ///     let err = group.join().await.unwrap_err();
+    ///     assert!(err.errors()[0].is_panic());
+    /// });
+    /// ```
+    pub fn errors(&self) -> &[TaskError<E>] {
+        &self.errors
+    }
+
+    /// The failures, by value.
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let group = magpie::TaskGroup::fallible();
+    ///     group.spawn_fallible(async { Err::<(), _>(7) });
+    ///     let errors = group.join().await.unwrap_err().into_errors();
+    ///     assert_eq!(errors.into_iter().next().unwrap().into_result().unwrap(), 7);
+    /// });
+    /// ```
+    pub fn into_errors(self) -> Vec<TaskError<E>> {
+        self.errors
+    }
+
+    /// How many children were cancelled.
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let group = magpie::TaskGroup::<()>::new();
+    ///     group.spawn(std::future::pending());
+    ///     group.spawn(async { panic!("bug") });
+    ///     let err = group.join().await.unwrap_err();
+    ///     assert_eq!(err.cancelled(), 1);
+    /// });
+    /// ```
+    pub fn cancelled(&self) -> usize {
+        self.cancelled
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for GroupError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "task group failed: {} error(s), {} cancelled",
+            self.errors.len(),
+            self.cancelled
+        )?;
+        for err in &self.errors {
+            write!(f, "\n  {err}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for GroupError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupError")
+            .field("errors", &self.errors)
+            .field("cancelled", &self.cancelled)
+            .finish()
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for GroupError<E> {}

@@ -1,0 +1,192 @@
+//! `TaskGroup`: fail together, join together, no child outlives its group.
+
+mod support;
+
+use magpie::TaskGroup;
+use magpie::time::{Duration, sleep};
+use std::time::Instant;
+use support::{DropCounter, rt, with_timeout};
+
+fn wait_for_drops(drops: &DropCounter, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while drops.drops() < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} dropped",
+            drops.drops()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(drops.drops(), n);
+}
+
+#[test]
+fn join_returns_every_output_in_spawn_order() {
+    let rt = rt(2);
+    let out = rt.block_on(async {
+        let group = TaskGroup::new();
+        for i in 0..20u64 {
+            group.spawn(async move {
+                sleep(Duration::from_millis(20 - i)).await;
+                i
+            });
+        }
+        assert_eq!(group.len(), 20);
+        group.join().await
+    });
+    assert_eq!(out.unwrap(), (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_panicking_child_cancels_its_siblings_whose_destructors_run() {
+    with_timeout(Duration::from_secs(20), || {
+        let rt = rt(2);
+        let drops = DropCounter::new();
+        let start = Instant::now();
+        let err = rt.block_on(async {
+            let group = TaskGroup::new();
+            for _ in 0..6 {
+                let token = drops.token();
+                group.spawn(async move {
+                    let _token = token;
+                    sleep(Duration::from_secs(3600)).await;
+                });
+            }
+            group.spawn(async {
+                sleep(Duration::from_millis(5)).await;
+                panic!("child bug");
+            });
+            group.join().await.unwrap_err()
+        });
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(err.errors().len(), 1);
+        assert!(err.errors()[0].is_panic());
+        assert_eq!(err.cancelled(), 6);
+        // join waited for the cancelled children: their futures are gone.
+        assert_eq!(drops.drops(), 6);
+    });
+}
+
+#[test]
+fn an_err_child_fails_a_fallible_group() {
+    let rt = rt(2);
+    let drops = DropCounter::new();
+    let err = rt.block_on(async {
+        let group = TaskGroup::fallible();
+        let token = drops.token();
+        group.spawn_fallible(async move {
+            let _token = token;
+            sleep(Duration::from_secs(3600)).await;
+            Ok(0)
+        });
+        group.spawn_fallible(async { Err(std::io::Error::other("connection reset")) });
+        group.spawn(async { 3 });
+        group.join().await.unwrap_err()
+    });
+    assert_eq!(drops.drops(), 1);
+    assert_eq!(err.errors().len(), 1);
+    assert_eq!(
+        err.errors()[0].error().unwrap().to_string(),
+        "connection reset"
+    );
+    assert!(err.to_string().contains("connection reset"), "{err}");
+}
+
+#[test]
+fn children_spawned_after_a_failure_are_cancelled_at_once() {
+    let rt = rt(2);
+    let drops = DropCounter::new();
+    let err = rt.block_on(async {
+        let group = TaskGroup::new();
+        group.spawn(async { panic!("early") });
+        while !group.has_failed() {
+            magpie::task::yield_now().await;
+        }
+        let token = drops.token();
+        group.spawn(async move {
+            let _token = token;
+            sleep(Duration::from_secs(3600)).await;
+        });
+        group.join().await.unwrap_err()
+    });
+    assert_eq!(err.cancelled(), 1);
+    assert_eq!(drops.drops(), 1);
+}
+
+#[test]
+fn dropping_the_group_cancels_its_children() {
+    let rt = rt(2);
+    let drops = DropCounter::new();
+    rt.block_on(async {
+        let group = TaskGroup::<()>::new();
+        for _ in 0..4 {
+            let token = drops.token();
+            group.spawn(async move {
+                let _token = token;
+                sleep(Duration::from_secs(3600)).await;
+            });
+        }
+        drop(group);
+    });
+    wait_for_drops(&drops, 4);
+}
+
+#[test]
+fn cancelling_the_owner_task_cancels_the_children() {
+    let rt = rt(2);
+    let drops = DropCounter::new();
+    let owner_drops = drops.clone();
+    let owner = rt.spawn(async move {
+        let group = TaskGroup::<()>::new();
+        for _ in 0..4 {
+            let token = owner_drops.token();
+            group.spawn(async move {
+                let _token = token;
+                sleep(Duration::from_secs(3600)).await;
+            });
+        }
+        group.join().await
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    owner.cancel();
+    assert!(rt.block_on(owner).unwrap_err().is_cancelled());
+    wait_for_drops(&drops, 4);
+}
+
+#[test]
+fn explicit_cancel_and_an_empty_group() {
+    let rt = rt(1);
+    rt.block_on(async {
+        let empty = TaskGroup::<u8>::new();
+        assert!(empty.join().await.unwrap().is_empty());
+
+        let group = TaskGroup::<()>::new();
+        group.spawn(std::future::pending());
+        group.spawn(std::future::pending());
+        group.cancel();
+        let err = group.join().await.unwrap_err();
+        assert!(err.errors().is_empty());
+        assert_eq!(err.cancelled(), 2);
+    });
+}
+
+#[test]
+fn runtime_shutdown_cancels_group_children() {
+    let rt = rt(2);
+    let drops = DropCounter::new();
+    let d = drops.clone();
+    rt.spawn(async move {
+        let group = TaskGroup::<()>::new();
+        for _ in 0..3 {
+            let token = d.token();
+            group.spawn(async move {
+                let _token = token;
+                std::future::pending::<()>().await;
+            });
+        }
+        let _ = group.join().await;
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    drop(rt);
+    assert_eq!(drops.drops(), 3);
+}
