@@ -33,3 +33,8 @@ pub use runtime::{Builder, Handle, Runtime, ShutdownReport, SpawnError, run};
 pub use task::{
     JoinHandle, TaskGroup, WaitFor, as_completed, gather, spawn, try_gather, try_spawn, wait,
 };
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
