@@ -38,3 +38,8 @@ pub use task::{
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The examples of `docs/asyncio.md`, compiled and run as doc tests.
+#[doc = include_str!("../../docs/asyncio.md")]
+#[cfg(doctest)]
+pub struct AsyncioDoctests;
