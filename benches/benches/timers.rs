@@ -43,11 +43,9 @@ trait Rt {
 }
 
 /// Sleeps until `deadline` and reports how late it woke.
-fn lateness_of<S: Future<Output = ()>>(deadline: Instant, sleep: S) -> impl Future<Output = Duration> {
-    async move {
-        sleep.await;
-        Instant::now().saturating_duration_since(deadline)
-    }
+async fn lateness_of<S: Future<Output = ()>>(deadline: Instant, sleep: S) -> Duration {
+    sleep.await;
+    Instant::now().saturating_duration_since(deadline)
 }
 
 fn summarise(start: Instant, lateness: Vec<Duration>) -> (Duration, Duration) {

@@ -42,6 +42,7 @@ fn main() {
         monitoring_a_task().await;
     });
     runtime_shutdown_with_a_report();
+    debug_mode_and_the_task_dump();
     println!("\ntour finished in {:.2?}", start.elapsed());
 }
 
@@ -82,7 +83,8 @@ async fn process_data() -> &'static str {
 async fn gather_two_coroutines() {
     section("asyncio.gather(fetch_data(), process_data())");
     let started = Instant::now();
-    let results = magpie::gather([magpie::spawn(fetch_data()), magpie::spawn(process_data())]).await;
+    let results =
+        magpie::gather([magpie::spawn(fetch_data()), magpie::spawn(process_data())]).await;
     let results: Vec<_> = results.into_iter().map(Result::unwrap).collect();
     println!(
         "  {results:?} after {:?} (concurrently, not one after the other)",
@@ -371,17 +373,74 @@ async fn monitoring_a_task() {
 
 fn runtime_shutdown_with_a_report() {
     section("Runtime::shutdown_timeout: what did not finish is reported");
-    let rt = magpie::Runtime::builder().worker_threads(2).build().unwrap();
+    let rt = magpie::Runtime::builder()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     rt.spawn(async {
         let _cleanup = Cleanup("a sleeping task");
         time::sleep(Duration::from_secs(3600)).await;
     });
     task::Builder::new()
         .name("stuck-io")
-        .spawn_blocking_on(rt.handle(), || std::thread::sleep(Duration::from_millis(400)));
+        .spawn_blocking_on(rt.handle(), || {
+            std::thread::sleep(Duration::from_millis(400))
+        });
     std::thread::sleep(ticks(1));
     let report = rt.shutdown_timeout(ticks(1));
     println!("  {report}");
+}
+
+fn debug_mode_and_the_task_dump() {
+    section("asyncio.run(main(), debug=True): slow polls, a blocked worker, all_tasks()");
+    // Reports are `tracing` events: print them with tracing-subscriber.
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_ansi(false)
+        .without_time()
+        .with_max_level(tracing::Level::WARN)
+        .init();
+    let rt = magpie::Runtime::builder()
+        .worker_threads(2)
+        .debug(true)
+        .slow_poll_threshold(ticks(1))
+        .build()
+        .unwrap();
+    let released = Arc::new(Event::new());
+    let waiters: Vec<_> = (0..3)
+        .map(|i| {
+            let released = released.clone();
+            task::Builder::new()
+                .name(format!("waiter-{i}"))
+                .spawn_on(rt.handle(), async move { released.wait().await })
+        })
+        .collect();
+    // A poll that blocks its worker: the watchdog reports it while it is
+    // stuck, and the slow-poll report follows when it returns.
+    let blocker = task::Builder::new()
+        .name("blocking-call")
+        .spawn_on(rt.handle(), async {
+            std::thread::sleep(ticks(3));
+        });
+    std::thread::sleep(ticks(2));
+    for info in rt.handle().tasks() {
+        println!("  {info}");
+    }
+    rt.block_on(blocker).unwrap();
+    released.set();
+    rt.block_on(async {
+        for w in waiters {
+            w.await.unwrap();
+        }
+    });
+    let m = rt.handle().metrics();
+    println!(
+        "  metrics: {} tasks spawned, {} polls, {} steals, {} parks",
+        m.spawned_tasks,
+        m.total_polls(),
+        m.total_steals(),
+        m.workers.iter().map(|w| w.parks).sum::<u64>(),
+    );
 }
 
 fn round(d: Duration) -> Duration {

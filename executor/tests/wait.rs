@@ -55,7 +55,7 @@ fn all_completed_waits_for_every_task() {
 fn first_error_returns_at_the_first_panic() {
     let rt = rt(2);
     rt.block_on(async {
-        let slow = sleeper(3600_000);
+        let slow = sleeper(3_600_000);
         let erring = magpie::spawn(async {
             sleep(Duration::from_millis(5)).await;
             panic!("boom")
@@ -88,7 +88,7 @@ fn first_error_without_errors_waits_for_all() {
 fn a_cancelled_task_is_not_an_error_for_first_error() {
     let rt = rt(2);
     rt.block_on(async {
-        let cancelled = sleeper(3600_000);
+        let cancelled = sleeper(3_600_000);
         cancelled.cancel();
         let (done, pending) = magpie::wait(vec![cancelled, sleeper(10)], WaitFor::FirstError).await;
         assert_eq!((done.len(), pending.len()), (2, 0));
@@ -99,7 +99,7 @@ fn a_cancelled_task_is_not_an_error_for_first_error() {
 fn the_timeout_returns_what_has_finished() {
     let rt = rt(2);
     rt.block_on(async {
-        let tasks = vec![sleeper(1), sleeper(3600_000), sleeper(3600_000)];
+        let tasks = vec![sleeper(1), sleeper(3_600_000), sleeper(3_600_000)];
         let start = std::time::Instant::now();
         let (done, pending) = magpie::wait(tasks, WaitFor::AllCompleted)
             .timeout(Duration::from_millis(30))

@@ -1,3 +1,4 @@
+//! The smallest model of the runtime inside loom: build it, spawn, join.
 #![cfg(loom)]
 #[test]
 fn spawn_and_join_inside_loom() {

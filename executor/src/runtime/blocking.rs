@@ -252,6 +252,9 @@ impl Schedule for BlockingSchedule {
     fn unobserved_panic(&self, header: &Header, message: Option<&str>) {
         self.0.unobserved_panic(header, message);
     }
+
+    // `polled` keeps its default: a blocking closure is one long "poll" by
+    // design, not a slow poll worth reporting.
 }
 
 /// The future of a blocking task: calls the closure in its one poll.

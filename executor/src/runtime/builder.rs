@@ -40,6 +40,8 @@ pub struct Builder {
     pub(crate) global_queue_interval: u32,
     pub(crate) max_blocking_threads: usize,
     pub(crate) thread_keep_alive: Duration,
+    pub(crate) debug: Option<bool>,
+    pub(crate) slow_poll_threshold: Duration,
 }
 
 impl Default for Builder {
@@ -66,6 +68,8 @@ impl Builder {
             global_queue_interval: if crate::loom::IS_LOOM { 3 } else { 61 },
             max_blocking_threads: if crate::loom::IS_LOOM { 1 } else { 512 },
             thread_keep_alive: Duration::from_secs(10),
+            debug: None,
+            slow_poll_threshold: Duration::from_millis(100),
         }
     }
 
@@ -205,6 +209,54 @@ impl Builder {
         self
     }
 
+    /// Debug mode (asyncio's `debug=True`): reports slow polls, workers
+    /// blocked inside a poll (while they are still stuck), and the tasks
+    /// still alive at shutdown, through [`tracing`] events with target
+    /// `magpie::diagnostics`; stamps every task with its spawn time and
+    /// times its polls for [`Handle::tasks`](crate::Handle::tasks). See
+    /// [`runtime::diagnostics`](crate::runtime::diagnostics) for the
+    /// reports and their cost.
+    ///
+    /// Unset, debug mode follows the environment variable `MAGPIE_DEBUG`
+    /// (`1`, `true`, `yes` or `on` turn it on), read by [`build`](Self::build);
+    /// an explicit `debug(false)` wins over the variable.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = magpie::Runtime::builder()
+    ///     .debug(true)
+    ///     .slow_poll_threshold(Duration::from_millis(50))
+    ///     .build()
+    ///     .unwrap();
+    /// // This poll holds a worker for 60 ms: a `WARN` "slow poll" event
+    /// // names the task and where it was spawned.
+    /// let task = rt.spawn(async { std::thread::sleep(Duration::from_millis(60)) });
+    /// rt.block_on(task).unwrap();
+    /// ```
+    pub fn debug(mut self, on: bool) -> Builder {
+        self.debug = Some(on);
+        self
+    }
+
+    /// How long one poll may take before debug mode reports it as slow, and
+    /// how long a worker may sit in one poll before the watchdog reports it
+    /// as blocked (default 100 ms). Only used in debug mode.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = magpie::Runtime::builder()
+    ///     .debug(true)
+    ///     .slow_poll_threshold(Duration::from_millis(10))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.slow_poll_threshold = threshold;
+        self
+    }
+
     /// Starts the runtime's threads.
     ///
     /// # Errors
@@ -258,6 +310,8 @@ impl fmt::Debug for Builder {
             .field("on_thread_stop", &self.on_thread_stop.is_some())
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("thread_keep_alive", &self.thread_keep_alive)
+            .field("debug", &self.debug)
+            .field("slow_poll_threshold", &self.slow_poll_threshold)
             .finish_non_exhaustive()
     }
 }

@@ -172,17 +172,21 @@ impl Handle {
         &self,
         future: F,
         scheduler: S,
-        meta: TaskMeta,
+        mut meta: TaskMeta,
     ) -> Result<JoinHandle<F::Output>, JoinHandle<F::Output>>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
         S: Schedule,
     {
+        if self.shared.config.debug.is_some() {
+            meta.spawned_at = Some(std::time::Instant::now());
+        }
         let raw = RawTask::new(future, scheduler, Id::next(), meta);
         let handle = JoinHandle::new(raw);
         match self.shared.owned.insert(raw) {
             Ok(()) => {
+                self.shared.count_spawn();
                 raw.schedule(false);
                 Ok(handle)
             }

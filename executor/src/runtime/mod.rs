@@ -4,11 +4,13 @@ mod block_on;
 pub(crate) mod blocking;
 mod builder;
 pub(crate) mod context;
+pub mod diagnostics;
 mod handle;
 pub(crate) mod scheduler;
 mod shutdown;
 
 pub use self::builder::Builder;
+pub use self::diagnostics::{RuntimeMetrics, TaskInfo, TaskState, WorkerMetrics};
 pub use self::handle::{Handle, SpawnError};
 pub use self::shutdown::{ShutdownReport, UnfinishedTask};
 
@@ -78,6 +80,12 @@ impl Runtime {
             Config {
                 worker_threads: n,
                 global_queue_interval: builder.global_queue_interval,
+                debug: builder
+                    .debug
+                    .unwrap_or_else(diagnostics::debug_from_env)
+                    .then_some(diagnostics::DebugConfig {
+                        slow_poll_threshold: builder.slow_poll_threshold,
+                    }),
             },
             blocking::BlockingConfig {
                 max_threads: builder.max_blocking_threads,
@@ -270,6 +278,9 @@ impl Runtime {
             context::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, shared)));
         let on_own_blocking = blocking::is_blocking_thread_of(shared);
         let workers_exited = self.exits.wait(on_own_worker as usize, deadline);
+        if shared.config.debug.is_some() {
+            diagnostics::report_alive_at_shutdown(shared);
+        }
         let still_running = shared.shutdown_tasks();
         let blocking_exited = shared.blocking.shutdown(deadline, on_own_blocking as usize);
         let report = ShutdownReport::from_tasks(still_running);

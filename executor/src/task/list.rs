@@ -16,7 +16,7 @@ use super::raw::{Header, RawTask};
 use crate::loom::CachePadded;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::Mutex;
-use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use std::ptr::NonNull;
 
 /// A task's links, guarded by the lock of the shard the task belongs to.
@@ -34,6 +34,55 @@ impl Pointers {
     }
 }
 
+type Link = Option<NonNull<Header>>;
+
+/// The links of the task `node`.
+///
+/// # Safety
+///
+/// `node` is alive and the caller holds the lock of the shard it belongs to,
+/// which guards its links.
+unsafe fn links<'a>(node: NonNull<Header>) -> &'a Pointers {
+    // SAFETY: `node` is alive (caller's contract) and the header is never
+    // moved while the task lives.
+    &unsafe { node.as_ref() }.owned
+}
+
+impl Pointers {
+    /// # Safety
+    ///
+    /// The caller holds the lock of the shard this task belongs to.
+    unsafe fn prev(&self) -> Link {
+        // SAFETY: the shard lock (held, caller's contract) serialises every
+        // access to the links.
+        self.prev.with(|p| unsafe { *p })
+    }
+
+    /// # Safety
+    ///
+    /// As for [`prev`](Self::prev).
+    unsafe fn next(&self) -> Link {
+        // SAFETY: as in `prev`.
+        self.next.with(|p| unsafe { *p })
+    }
+
+    /// # Safety
+    ///
+    /// As for [`prev`](Self::prev).
+    unsafe fn set_prev(&self, link: Link) {
+        // SAFETY: as in `prev`; the lock makes this the only access.
+        self.prev.with_mut(|p| unsafe { *p = link })
+    }
+
+    /// # Safety
+    ///
+    /// As for [`prev`](Self::prev).
+    unsafe fn set_next(&self, link: Link) {
+        // SAFETY: as in `set_prev`.
+        self.next.with_mut(|p| unsafe { *p = link })
+    }
+}
+
 struct Shard {
     head: Option<NonNull<Header>>,
     closed: bool,
@@ -47,7 +96,6 @@ unsafe impl Send for Shard {}
 pub(crate) struct OwnedTasks {
     shards: Box<[CachePadded<Mutex<Shard>>]>,
     mask: usize,
-    closed: AtomicBool,
     /// Tasks in the list, for metrics (approximate while tasks come and go).
     len: AtomicUsize,
 }
@@ -70,18 +118,12 @@ impl OwnedTasks {
                 })
                 .collect(),
             mask: n - 1,
-            closed: AtomicBool::new(false),
             len: AtomicUsize::new(0),
         }
     }
 
     fn shard(&self, header: &Header) -> &Mutex<Shard> {
         &self.shards[header.id.as_u64() as usize & self.mask]
-    }
-
-    /// True once [`close_and_drain`](Self::close_and_drain) has begun.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -99,12 +141,15 @@ impl OwnedTasks {
         let node = task.as_ptr();
         // SAFETY: we hold the shard lock, which guards the links of every
         // task in this shard; the new task is not linked anywhere yet.
-        unsafe {
-            header.owned.prev.with_mut(|p| *p = None);
-            header.owned.next.with_mut(|p| *p = shard.head);
-            if let Some(head) = shard.head {
-                head.as_ref().owned.prev.with_mut(|p| *p = Some(node));
-            }
+        unsafe { header.owned.set_prev(None) };
+        // SAFETY: as above.
+        unsafe { header.owned.set_next(shard.head) };
+        if let Some(head) = shard.head {
+            // SAFETY: `head` is linked, so alive (the list holds a reference
+            // to it), and we hold its shard's lock.
+            let head = unsafe { links(head) };
+            // SAFETY: as above.
+            unsafe { head.set_prev(Some(node)) };
         }
         shard.head = Some(node);
         self.len.fetch_add(1, Ordering::Relaxed);
@@ -130,23 +175,35 @@ impl OwnedTasks {
     /// The caller holds the lock of the shard `node` belongs to.
     unsafe fn unlink(shard: &mut Shard, node: NonNull<Header>) -> bool {
         // SAFETY: `node` is alive (the caller holds a reference) and its
-        // links, like those of its neighbours, are guarded by the lock.
-        unsafe {
-            let header = node.as_ref();
-            let prev = header.owned.prev.with(|p| *p);
-            let next = header.owned.next.with(|p| *p);
-            match prev {
-                Some(prev) => prev.as_ref().owned.next.with_mut(|p| *p = next),
-                None if shard.head == Some(node) => shard.head = next,
-                // Neither first nor linked after anyone: not in the list.
-                None => return false,
+        // links, like those of its neighbours, are guarded by the lock, which
+        // the caller holds.
+        let this = unsafe { links(node) };
+        // SAFETY: as above.
+        let prev = unsafe { this.prev() };
+        // SAFETY: as above.
+        let next = unsafe { this.next() };
+        match prev {
+            Some(prev) => {
+                // SAFETY: a linked neighbour is alive (the list holds a
+                // reference to it) and in the same shard, whose lock is held.
+                let prev = unsafe { links(prev) };
+                // SAFETY: as above.
+                unsafe { prev.set_next(next) }
             }
-            if let Some(next) = next {
-                next.as_ref().owned.prev.with_mut(|p| *p = prev);
-            }
-            header.owned.prev.with_mut(|p| *p = None);
-            header.owned.next.with_mut(|p| *p = None);
+            None if shard.head == Some(node) => shard.head = next,
+            // Neither first nor linked after anyone: not in the list.
+            None => return false,
         }
+        if let Some(next) = next {
+            // SAFETY: as for `prev`.
+            let next = unsafe { links(next) };
+            // SAFETY: as above.
+            unsafe { next.set_prev(prev) };
+        }
+        // SAFETY: as above.
+        unsafe { this.set_prev(None) };
+        // SAFETY: as above.
+        unsafe { this.set_next(None) };
         true
     }
 
@@ -154,7 +211,6 @@ impl OwnedTasks {
     /// it, with the list's reference, to `f`, one at a time, outside the
     /// shard lock (so `f` may drop futures that spawn or wake).
     pub(crate) fn close_and_drain(&self, mut f: impl FnMut(RawTask)) {
-        self.closed.store(true, Ordering::Release);
         for shard in self.shards.iter() {
             shard.lock().closed = true;
         }
@@ -173,6 +229,24 @@ impl OwnedTasks {
         }
     }
 
+    /// Calls `f` with the task whose id is `id`, if it is in the list,
+    /// under its shard's lock (which keeps it alive). Walks one shard.
+    pub(crate) fn find<R>(&self, id: u64, f: impl FnOnce(&Header) -> R) -> Option<R> {
+        let shard = self.shards[id as usize & self.mask].lock();
+        let mut cursor = shard.head;
+        while let Some(node) = cursor {
+            // SAFETY: linked tasks are alive (the list holds a reference)
+            // and their links are guarded by the lock we hold.
+            let header = unsafe { node.as_ref() };
+            if header.id.as_u64() == id {
+                return Some(f(header));
+            }
+            // SAFETY: as above.
+            cursor = unsafe { header.owned.next() };
+        }
+        None
+    }
+
     /// Visits every task in the list, shard by shard, holding each shard's
     /// lock only while visiting that shard. `f` must be quick and must not
     /// touch the list.
@@ -186,7 +260,7 @@ impl OwnedTasks {
                 let header = unsafe { node.as_ref() };
                 f(header);
                 // SAFETY: as above.
-                cursor = unsafe { header.owned.next.with(|p| *p) };
+                cursor = unsafe { header.owned.next() };
             }
         }
     }

@@ -48,6 +48,8 @@ use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
 /// What a task carries besides its future: its name and where it was
 /// spawned. Immutable after spawn.
@@ -56,6 +58,9 @@ pub(crate) struct TaskMeta {
     pub(crate) location: &'static Location<'static>,
     /// Runs on the blocking pool (`spawn_blocking`).
     pub(crate) blocking: bool,
+    /// When it was spawned; set only in debug mode, where every poll of the
+    /// task is also timed (see `runtime::diagnostics`).
+    pub(crate) spawned_at: Option<Instant>,
 }
 
 impl TaskMeta {
@@ -64,7 +69,46 @@ impl TaskMeta {
             name,
             location,
             blocking: false,
+            spawned_at: None,
         }
+    }
+}
+
+/// A task's counters for the task dump. Written only by the thread polling
+/// the task (the `RUNNING` bit makes it the only writer: load and store, no
+/// read-modify-write), read by anyone. Plain `std` atomics: no protocol
+/// depends on them, so loom need not see them.
+pub(crate) struct TaskStats {
+    polls: AtomicU64,
+    poll_nanos: AtomicU64,
+}
+
+impl TaskStats {
+    pub(crate) fn new() -> TaskStats {
+        TaskStats {
+            polls: AtomicU64::new(0),
+            poll_nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// Poller only: counts a poll, and its duration if it was timed.
+    #[inline]
+    pub(crate) fn record_poll(&self, took: Option<Duration>) {
+        self.polls
+            .store(self.polls.load(Relaxed).wrapping_add(1), Relaxed);
+        if let Some(took) = took {
+            let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+            self.poll_nanos
+                .store(self.poll_nanos.load(Relaxed).saturating_add(nanos), Relaxed);
+        }
+    }
+
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.load(Relaxed)
+    }
+
+    pub(crate) fn poll_time(&self) -> Duration {
+        Duration::from_nanos(self.poll_nanos.load(Relaxed))
     }
 }
 

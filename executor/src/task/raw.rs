@@ -9,7 +9,7 @@
 use super::error::JoinError;
 use super::list::Pointers;
 use super::state::{Snapshot, State, ToIdle, ToRunning, ToScheduled};
-use super::{Id, TaskMeta};
+use super::{Id, TaskMeta, TaskStats};
 use crate::loom::cell::UnsafeCell;
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};
@@ -17,6 +17,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::time::{Duration, Instant};
 
 /// What a task needs from whoever runs it.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {
@@ -33,6 +34,10 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// `JoinHandle` was dropped before or after completion without reading
     /// the output. Diagnostics hook; must not panic.
     fn unobserved_panic(&self, _header: &Header, _message: Option<&str>) {}
+
+    /// A timed poll (debug mode) of this task returned after `took`.
+    /// Diagnostics hook; must not panic.
+    fn polled(&self, _header: &Header, _took: Duration) {}
 }
 
 /// The type-independent part of a task, at the start of the allocation.
@@ -42,6 +47,8 @@ pub(crate) struct Header {
     vtable: &'static Vtable,
     pub(crate) id: Id,
     pub(crate) meta: TaskMeta,
+    /// Poll counters for the task dump.
+    pub(crate) stats: TaskStats,
     /// Links in the owned-tasks list, guarded by the list shard's lock.
     pub(crate) owned: Pointers,
     /// The joiner's waker. Access is governed by `JOIN_WAKER` (see
@@ -145,6 +152,7 @@ impl RawTask {
                 vtable: vtable::<F, S>(),
                 id,
                 meta,
+                stats: TaskStats::new(),
                 owned: Pointers::new(),
                 join_waker: UnsafeCell::new(None),
             },
@@ -356,17 +364,26 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         let waker = ManuallyDrop::new(waker_ref(self.header()));
         let mut cx = Context::from_waker(&waker);
         let _current = crate::runtime::context::set_current_task(self.cell.cast());
-        panic::catch_unwind(AssertUnwindSafe(|| {
+        // Debug mode times every poll of the tasks it spawned.
+        let started = self.header().meta.spawned_at.map(|_| Instant::now());
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
             self.cell().stage.with_mut(|stage| {
                 // SAFETY: we own `RUNNING`, so nobody else touches the stage;
                 // the future is pinned because the allocation never moves
                 // and the stage is only replaced after the future is done.
                 match unsafe { &mut *stage } {
+                    // SAFETY: as above: the future never moves until dropped.
                     Stage::Running(future) => unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
                     _ => unreachable!("a task in RUNNING state has no future"),
                 }
             })
-        }))
+        }));
+        let took = started.map(|started| started.elapsed());
+        self.header().stats.record_poll(took);
+        if let Some(took) = took {
+            self.cell().scheduler.polled(self.header(), took);
+        }
+        result
     }
 
     /// Moves the future out of the stage and drops it, catching a panic from
@@ -519,6 +536,7 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             // is ours.
             // SAFETY: see above.
             self.cell().callbacks.with_mut(|c| {
+                // SAFETY: the slot is ours (see above): no other access.
                 let slot = unsafe { &mut *c };
                 *slot = Some(match slot.take() {
                     None => callback,
@@ -562,6 +580,7 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         // shared read is allowed.
         let _ = panic::catch_unwind(AssertUnwindSafe(|| {
             header.join_waker.with(|waker| {
+                // SAFETY: shared read while `JOIN_WAKER` is set (see above).
                 if let Some(waker) = unsafe { &*waker } {
                     waker.wake_by_ref();
                 }
@@ -601,6 +620,7 @@ fn register_join_waker(header: &Header, snapshot: Snapshot, waker: &Waker) -> bo
         // SAFETY: while `JOIN_WAKER` is set the runtime only reads the slot,
         // so a shared read here is allowed.
         let same = header.join_waker.with(|w| {
+            // SAFETY: shared read while `JOIN_WAKER` is set (see above).
             unsafe { &*w }
                 .as_ref()
                 .is_some_and(|current| current.will_wake(waker))

@@ -459,7 +459,7 @@ mod tests {
         assert_eq!(flag.0.load(Ordering::SeqCst), 1);
         // A fired timer can be re-armed.
         assert_eq!(wheel.reset(key, 3000), Inserted::Pending);
-        assert!(matches!(wheel.poll_entry(key, &w), Err(_)));
+        assert!(wheel.poll_entry(key, &w).is_err());
         wheel.advance(3000, |w| w.wake());
         assert_eq!(flag.0.load(Ordering::SeqCst), 2);
         assert!(wheel.poll_entry(key, &w).is_ok());
@@ -515,9 +515,7 @@ mod tests {
             }
             wheel.insert(d, Waker::from(Arc::new(Rec(d, i, fired.clone()))));
         }
-        let mut now = 0;
-        while let Some(next) = wheel.next_expiration() {
-            now = next;
+        while let Some(now) = wheel.next_expiration() {
             let before = fired.lock().unwrap().len();
             wheel.advance(now, |w| w.wake());
             for &(d, _) in &fired.lock().unwrap()[before..] {

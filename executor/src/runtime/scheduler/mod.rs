@@ -27,6 +27,7 @@ use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::runtime::blocking::{BlockingConfig, BlockingPool};
 use crate::runtime::context;
+use crate::runtime::diagnostics::{self, DebugConfig};
 use crate::task::{Header, Notified, OwnedTasks, RawTask, Schedule};
 use crate::time;
 
@@ -36,6 +37,8 @@ pub(crate) struct Config {
     /// Every this many ticks a worker looks at the injector before its own
     /// queue.
     pub(crate) global_queue_interval: u32,
+    /// Debug mode's settings, if it is on.
+    pub(crate) debug: Option<DebugConfig>,
 }
 
 /// What other threads may touch of a worker.
@@ -56,6 +59,11 @@ pub(crate) struct Shared {
     pub(crate) monitor: Monitor,
     pub(crate) time: time::Driver,
     pub(crate) blocking: BlockingPool,
+    /// Tasks spawned from threads that are not this runtime's workers
+    /// (workers count their own spawns in their stats).
+    pub(crate) remote_spawns: CachePadded<std::sync::atomic::AtomicU64>,
+    /// When the runtime was built (metrics' uptime and busy time).
+    pub(crate) started: std::time::Instant,
     shutdown: AtomicBool,
 }
 
@@ -85,6 +93,8 @@ impl Shared {
             monitor: Monitor::new(),
             time: time::Driver::new(),
             blocking: BlockingPool::new(blocking),
+            remote_spawns: CachePadded::new(std::sync::atomic::AtomicU64::new(0)),
+            started: std::time::Instant::now(),
             shutdown: AtomicBool::new(false),
         });
         (shared, locals)
@@ -98,6 +108,21 @@ impl Shared {
     pub(crate) fn schedule_remote(&self, task: Notified) {
         self.injector.push(task);
         self.notify_parked();
+    }
+
+    /// Counts a spawn for metrics: in the spawning worker's stats, or in
+    /// the shared counter from any other thread.
+    #[inline]
+    pub(crate) fn count_spawn(self: &Arc<Self>) {
+        context::with_worker(|worker| match worker {
+            Some(worker) if Arc::ptr_eq(&worker.shared, self) => {
+                WorkerStats::add(&self.remotes[worker.index].stats.spawns, 1)
+            }
+            _ => {
+                self.remote_spawns
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
     }
 
     /// Rule 1 of the park protocol: wake a sleeper if nobody is searching.
@@ -195,5 +220,15 @@ impl Schedule for Arc<Shared> {
         self.owned.remove(task)
     }
 
-    fn unobserved_panic(&self, _header: &Header, _message: Option<&str>) {}
+    fn unobserved_panic(&self, header: &Header, message: Option<&str>) {
+        diagnostics::report_unobserved_panic(header, message);
+    }
+
+    fn polled(&self, header: &Header, took: std::time::Duration) {
+        if let Some(debug) = &self.config.debug {
+            if took >= debug.slow_poll_threshold && !header.meta.blocking {
+                diagnostics::report_slow_poll(header, took);
+            }
+        }
+    }
 }

@@ -22,6 +22,8 @@ use super::Shared;
 use super::park::Parker;
 use super::stats::WorkerStats;
 use crate::loom::sync::Arc;
+use crate::runtime::diagnostics;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// How often the monitor looks while workers are busy.
@@ -42,10 +44,29 @@ impl Monitor {
     }
 }
 
+/// The blocked-worker watchdog's view of one worker (debug mode).
+#[derive(Clone, Copy)]
+struct Watch {
+    polls: u64,
+    task: u64,
+    /// When the monitor first saw the worker in this poll.
+    since: Instant,
+    reported: bool,
+}
+
 /// The monitor thread's body.
 pub(crate) fn run(shared: Arc<Shared>) {
     let n = shared.remotes.len();
     let mut last_polls = vec![u64::MAX; n];
+    let mut watches = vec![
+        Watch {
+            polls: u64::MAX,
+            task: 0,
+            since: Instant::now(),
+            reported: false,
+        };
+        n
+    ];
     let mut next_look = Instant::now() + INTERVAL;
     while !shared.is_shutdown() {
         let all_parked = shared.idle.num_parked() == n;
@@ -72,6 +93,34 @@ pub(crate) fn run(shared: Arc<Shared>) {
             if stuck && (!remote.lifo.is_empty() || !remote.stealer.is_empty()) {
                 shared.notify_parked();
             }
+        }
+        if let Some(debug) = &shared.config.debug {
+            watch_blocked(&shared, &mut watches, debug.slow_poll_threshold, now);
+        }
+    }
+}
+
+/// Debug mode's watchdog: reports, once per poll, a worker that has been
+/// inside the same poll (same poll count, same task) for longer than
+/// `threshold`. The duration is measured from the monitor's first sight of
+/// the poll, so it is at most one [`INTERVAL`] short.
+fn watch_blocked(shared: &Shared, watches: &mut [Watch], threshold: Duration, now: Instant) {
+    for (index, (remote, watch)) in shared.remotes.iter().zip(watches.iter_mut()).enumerate() {
+        let polls = WorkerStats::get(&remote.stats.polls);
+        let task = remote.stats.current_task.load(Relaxed);
+        if task != 0 && polls == watch.polls && task == watch.task {
+            let stuck = now.saturating_duration_since(watch.since);
+            if !watch.reported && stuck >= threshold {
+                watch.reported = true;
+                diagnostics::report_blocked_worker(shared, index, task, stuck);
+            }
+        } else {
+            *watch = Watch {
+                polls,
+                task,
+                since: now,
+                reported: false,
+            };
         }
     }
 }

@@ -1,7 +1,11 @@
 //! Per-worker counters, written only by their worker (relaxed load + store,
 //! no read-modify-write) and read by anyone without stopping the worker.
+//!
+//! They are plain `std` atomics even under loom: no protocol depends on
+//! them (the monitor only uses them as hints), so loom need not explore
+//! them.
 
-use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// One worker's counters. Lives cache-padded inside the worker's `Remote`.
 pub(crate) struct WorkerStats {
@@ -16,6 +20,17 @@ pub(crate) struct WorkerStats {
     pub(crate) steal_operations: AtomicU64,
     /// Times the worker went to sleep.
     pub(crate) parks: AtomicU64,
+    /// Total time spent asleep, in nanoseconds (the sleep in progress is
+    /// not included until it ends).
+    pub(crate) parked_nanos: AtomicU64,
+    /// When the sleep in progress began, in nanoseconds since the runtime
+    /// started, plus one; zero while awake.
+    pub(crate) parked_since: AtomicU64,
+    /// Tasks spawned from this worker.
+    pub(crate) spawns: AtomicU64,
+    /// The id of the task being polled, zero between polls. The monitor's
+    /// blocked-worker watchdog and the task dump read it.
+    pub(crate) current_task: AtomicU64,
 }
 
 impl WorkerStats {
@@ -26,6 +41,10 @@ impl WorkerStats {
             steals: AtomicU64::new(0),
             steal_operations: AtomicU64::new(0),
             parks: AtomicU64::new(0),
+            parked_nanos: AtomicU64::new(0),
+            parked_since: AtomicU64::new(0),
+            spawns: AtomicU64::new(0),
+            current_task: AtomicU64::new(0),
         }
     }
 

@@ -34,6 +34,8 @@ use crate::loom::sync::atomic::{AtomicPtr, Ordering};
 use crate::runtime::context;
 use crate::task::{Header, Notified, RawTask};
 use std::ptr::{self, NonNull};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
 
 /// Consecutive polls from the LIFO slot before it spills to the deque.
 pub(crate) const MAX_LIFO_POLLS: u32 = if IS_LOOM { 1 } else { 3 };
@@ -243,8 +245,7 @@ impl Worker {
             }
         }
         let stats = &self.remote().stats;
-        WorkerStats::add(&stats.polls, 1);
-        task.run();
+        Self::poll(stats, task);
         let mut lifo_polls = 0;
         while let Some(task) = self.lifo().take() {
             if lifo_polls == MAX_LIFO_POLLS {
@@ -253,10 +254,19 @@ impl Worker {
                 break;
             }
             lifo_polls += 1;
-            WorkerStats::add(&stats.polls, 1);
             WorkerStats::add(&stats.lifo_hits, 1);
-            task.run();
+            Self::poll(stats, task);
         }
+    }
+
+    /// Runs one task, with the bookkeeping the monitor and the task dump
+    /// read: the poll counter and the id of the task in the poll.
+    #[inline]
+    fn poll(stats: &WorkerStats, task: Notified) {
+        WorkerStats::add(&stats.polls, 1);
+        stats.current_task.store(task.header().id.as_u64(), Relaxed);
+        task.run();
+        stats.current_task.store(0, Relaxed);
     }
 
     /// Schedules a task from code running on this worker (a wake or a
@@ -307,7 +317,24 @@ impl Worker {
             shared.notify_if_work_pending();
         }
         core.is_searching = false;
-        WorkerStats::add(&self.remote().stats.parks, 1);
+        let stats = &self.remote().stats;
+        WorkerStats::add(&stats.parks, 1);
+        let parked_at = Instant::now();
+        let since_start = parked_at.saturating_duration_since(shared.started);
+        stats.parked_since.store(
+            u64::try_from(since_start.as_nanos()).unwrap_or(u64::MAX - 1) + 1,
+            Relaxed,
+        );
+        self.sleep(core);
+        stats.parked_since.store(0, Relaxed);
+        let slept = u64::try_from(parked_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        WorkerStats::add(&stats.parked_nanos, slept);
+    }
+
+    /// Sleeps (parked) until notified, or until the next timer deadline if
+    /// this worker is the one armed for it.
+    fn sleep(&self, core: &mut Core) {
+        let shared = &self.shared;
         let parker = &self.remote().parker;
         loop {
             let deadline = shared.time.arm_worker(self.index);

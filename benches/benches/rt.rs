@@ -1,0 +1,303 @@
+//! Executor benches: magpie beside tokio (multi-thread runtime) and smol
+//! (async-executor driven by the same number of threads), 2 workers each,
+//! one criterion group per workload so the ratios come from one run.
+//!
+//! * `spawn_many_local`: a task spawns 10,000 tiny tasks and awaits them.
+//! * `spawn_many_remote`: a plain thread spawns 10,000 tiny tasks through a
+//!   handle and awaits them.
+//! * `yield_many`: 200 tasks each yield 200 times (scheduler round trips).
+//! * `ping_pong`: 1,000 pairs of tasks exchange a message through oneshot
+//!   channels (wake latency; the LIFO slot's workload).
+//! * `chained_spawn`: each task spawns the next, 1,000 deep.
+//!
+//! Run with `cargo bench -p magpie-benches --bench rt`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle as ThreadHandle;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use futures::channel::oneshot;
+
+const WORKERS: usize = 2;
+const SPAWNS: usize = 10_000;
+const YIELD_TASKS: usize = 200;
+const YIELDS: usize = 200;
+const PAIRS: usize = 1_000;
+const CHAIN: usize = 1_000;
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A workload, run once per iteration on one runtime.
+type Workload = fn(&'static dyn Rt);
+
+/// What the workloads need from a runtime.
+trait Rt: Sync {
+    fn name(&self) -> &'static str;
+    /// Runs `f` to completion, with `f` inside the runtime.
+    fn block_on(&self, f: BoxFuture);
+    /// Spawns from inside the runtime; the returned future awaits the task.
+    fn spawn(&self, f: BoxFuture) -> BoxFuture;
+    /// Spawns from a thread outside the runtime.
+    fn spawn_remote(&self, f: BoxFuture) -> BoxFuture;
+    /// Spawns from inside the runtime, detached.
+    fn spawn_detached(&self, f: BoxFuture) {
+        drop(self.spawn(f));
+    }
+}
+
+struct Magpie(magpie::Runtime);
+
+impl Rt for Magpie {
+    fn name(&self) -> &'static str {
+        "magpie"
+    }
+    fn block_on(&self, f: BoxFuture) {
+        self.0.block_on(f)
+    }
+    fn spawn(&self, f: BoxFuture) -> BoxFuture {
+        let t = magpie::spawn(f);
+        Box::pin(async move { t.await.unwrap() })
+    }
+    fn spawn_remote(&self, f: BoxFuture) -> BoxFuture {
+        let t = self.0.handle().spawn(f);
+        Box::pin(async move { t.await.unwrap() })
+    }
+}
+
+struct Tokio(tokio::runtime::Runtime);
+
+impl Rt for Tokio {
+    fn name(&self) -> &'static str {
+        "tokio"
+    }
+    fn block_on(&self, f: BoxFuture) {
+        self.0.block_on(f)
+    }
+    fn spawn(&self, f: BoxFuture) -> BoxFuture {
+        let t = tokio::spawn(f);
+        Box::pin(async move { t.await.unwrap() })
+    }
+    fn spawn_remote(&self, f: BoxFuture) -> BoxFuture {
+        let t = self.0.spawn(f);
+        Box::pin(async move { t.await.unwrap() })
+    }
+}
+
+/// async-executor run by `WORKERS` threads until dropped: smol's
+/// multi-threaded setup.
+struct Smol {
+    ex: Arc<async_executor::Executor<'static>>,
+    stop: Option<async_channel::Sender<()>>,
+    threads: Vec<ThreadHandle<()>>,
+}
+
+impl Smol {
+    fn new() -> Smol {
+        let ex = Arc::new(async_executor::Executor::new());
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let threads = (0..WORKERS)
+            .map(|_| {
+                let ex = ex.clone();
+                let stopped = stopped.clone();
+                std::thread::spawn(move || {
+                    let _ = futures_lite::future::block_on(ex.run(stopped.recv()));
+                })
+            })
+            .collect();
+        Smol {
+            ex,
+            stop: Some(stop),
+            threads,
+        }
+    }
+}
+
+impl Drop for Smol {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Rt for Smol {
+    fn name(&self) -> &'static str {
+        "smol"
+    }
+    fn block_on(&self, f: BoxFuture) {
+        // Run `f` as a task on the executor (as the others do) and wait.
+        futures_lite::future::block_on(self.ex.spawn(f))
+    }
+    fn spawn(&self, f: BoxFuture) -> BoxFuture {
+        Box::pin(self.ex.spawn(f))
+    }
+    fn spawn_remote(&self, f: BoxFuture) -> BoxFuture {
+        Box::pin(self.ex.spawn(f))
+    }
+    fn spawn_detached(&self, f: BoxFuture) {
+        // Dropping an async-executor task cancels it: detach instead.
+        self.ex.spawn(f).detach();
+    }
+}
+
+fn runtimes() -> Vec<Box<dyn Rt>> {
+    vec![
+        Box::new(Magpie(
+            magpie::Runtime::builder()
+                .worker_threads(WORKERS)
+                .build()
+                .unwrap(),
+        )),
+        Box::new(Tokio(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(WORKERS)
+                .build()
+                .unwrap(),
+        )),
+        Box::new(Smol::new()),
+    ]
+}
+
+/// Yields once: wakes itself and returns `Pending` (the same on every
+/// runtime, so that `yield_many` compares schedulers, not yield helpers).
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+fn spawn_many_local(rt: &'static dyn Rt) {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let c = counter.clone();
+    rt.block_on(Box::pin(async move {
+        let tasks: Vec<_> = (0..SPAWNS)
+            .map(|_| {
+                let c = c.clone();
+                rt.spawn(Box::pin(async move {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }))
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+    }));
+    assert_eq!(counter.load(Ordering::Relaxed), SPAWNS);
+}
+
+fn spawn_many_remote(rt: &'static dyn Rt) {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..SPAWNS)
+        .map(|_| {
+            let c = counter.clone();
+            rt.spawn_remote(Box::pin(async move {
+                c.fetch_add(1, Ordering::Relaxed);
+            }))
+        })
+        .collect();
+    rt.block_on(Box::pin(async move {
+        for t in tasks {
+            t.await;
+        }
+    }));
+    assert_eq!(counter.load(Ordering::Relaxed), SPAWNS);
+}
+
+fn yield_many(rt: &'static dyn Rt) {
+    rt.block_on(Box::pin(async move {
+        let tasks: Vec<_> = (0..YIELD_TASKS)
+            .map(|_| {
+                rt.spawn(Box::pin(async move {
+                    for _ in 0..YIELDS {
+                        YieldNow(false).await;
+                    }
+                }))
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+    }));
+}
+
+fn ping_pong(rt: &'static dyn Rt) {
+    rt.block_on(Box::pin(async move {
+        let tasks: Vec<_> = (0..PAIRS)
+            .map(|_| {
+                rt.spawn(Box::pin(async move {
+                    let (ping_tx, ping_rx) = oneshot::channel::<()>();
+                    let (pong_tx, pong_rx) = oneshot::channel::<()>();
+                    let pong = rt.spawn(Box::pin(async move {
+                        ping_rx.await.unwrap();
+                        pong_tx.send(()).unwrap();
+                    }));
+                    ping_tx.send(()).unwrap();
+                    pong_rx.await.unwrap();
+                    pong.await;
+                }))
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+    }));
+}
+
+fn chain(rt: &'static dyn Rt, left: usize, done: oneshot::Sender<()>) -> BoxFuture {
+    Box::pin(async move {
+        if left == 0 {
+            done.send(()).unwrap();
+        } else {
+            // Detached: the chain's end reports through `done`.
+            rt.spawn_detached(chain(rt, left - 1, done));
+        }
+    })
+}
+
+fn chained_spawn(rt: &'static dyn Rt) {
+    rt.block_on(Box::pin(async move {
+        let (tx, rx) = oneshot::channel();
+        rt.spawn_detached(chain(rt, CHAIN, tx));
+        rx.await.unwrap();
+    }));
+}
+
+fn rt_benches(c: &mut Criterion) {
+    // Leaked so that tasks can hold `&'static dyn Rt`; the process ends
+    // right after the benches.
+    let rts: Vec<&'static dyn Rt> = runtimes().into_iter().map(|rt| &*Box::leak(rt)).collect();
+    let workloads: [(&str, Workload); 5] = [
+        ("spawn_many_local", spawn_many_local),
+        ("spawn_many_remote", spawn_many_remote),
+        ("yield_many", yield_many),
+        ("ping_pong", ping_pong),
+        ("chained_spawn", chained_spawn),
+    ];
+    for (name, workload) in workloads {
+        let mut g = c.benchmark_group(name);
+        g.sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+        for &rt in &rts {
+            g.bench_function(rt.name(), |b| b.iter(|| workload(rt)));
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, rt_benches);
+criterion_main!(benches);
