@@ -1,6 +1,7 @@
 //! Executor benches: magpie beside tokio (multi-thread runtime) and smol
 //! (async-executor driven by the same number of threads), 2 workers each,
 //! one criterion group per workload so the ratios come from one run.
+//! `magpie-debug` is magpie with debug mode on (its overhead).
 //!
 //! * `spawn_many_local`: a task spawns 10,000 tiny tasks and awaits them.
 //! * `spawn_many_remote`: a plain thread spawns 10,000 tiny tasks through a
@@ -50,11 +51,11 @@ trait Rt: Sync {
     }
 }
 
-struct Magpie(magpie::Runtime);
+struct Magpie(magpie::Runtime, &'static str);
 
 impl Rt for Magpie {
     fn name(&self) -> &'static str {
-        "magpie"
+        self.1
     }
     fn block_on(&self, f: BoxFuture) {
         self.0.block_on(f)
@@ -151,8 +152,19 @@ fn runtimes() -> Vec<Box<dyn Rt>> {
         Box::new(Magpie(
             magpie::Runtime::builder()
                 .worker_threads(WORKERS)
+                .debug(false)
                 .build()
                 .unwrap(),
+            "magpie",
+        )),
+        // Debug mode's cost: every poll timed, every task stamped.
+        Box::new(Magpie(
+            magpie::Runtime::builder()
+                .worker_threads(WORKERS)
+                .debug(true)
+                .build()
+                .unwrap(),
+            "magpie-debug",
         )),
         Box::new(Tokio(
             tokio::runtime::Builder::new_multi_thread()

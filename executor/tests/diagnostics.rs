@@ -130,11 +130,17 @@ fn a_worker_blocked_in_a_poll_is_reported_once_while_it_is_still_blocked() {
     );
     let blocked_ms: f64 = report.fields["blocked_ms"].parse().unwrap();
     assert!((100.0..300.0).contains(&blocked_ms), "{report:?}");
-    // And once it returned, the slow poll is reported with its duration.
+    // And once it returned, the slow poll is reported with its duration
+    // (measured from the watchdog's first sight of the poll, so up to a
+    // look short of the truth, more on a loaded machine).
+    wait_for("the slow-poll report", || {
+        !reports_about("blocker-300ms", "slow poll").is_empty()
+    });
     let slow = reports_about("blocker-300ms", "slow poll");
     assert_eq!(slow.len(), 1, "{slow:?}");
     let poll_ms: f64 = slow[0].fields["poll_ms"].parse().unwrap();
-    assert!(poll_ms >= 300.0, "{slow:?}");
+    assert!((blocked_ms..1000.0).contains(&poll_ms), "{slow:?}");
+    assert!(poll_ms >= 200.0, "{slow:?}");
 }
 
 #[test]

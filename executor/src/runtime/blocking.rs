@@ -253,8 +253,11 @@ impl Schedule for BlockingSchedule {
         self.0.unobserved_panic(header, message);
     }
 
-    // `polled` keeps its default: a blocking closure is one long "poll" by
-    // design, not a slow poll worth reporting.
+    /// Blocking closures run for long and away from the workers, while the
+    /// coarse clock may stand still: read the real clock.
+    fn clock_micros(&self) -> u64 {
+        self.0.micros_since_start(std::time::Instant::now())
+    }
 }
 
 /// The future of a blocking task: calls the closure in its one poll.

@@ -180,7 +180,7 @@ impl Handle {
         S: Schedule,
     {
         if self.shared.config.debug.is_some() {
-            meta.spawned_at = Some(std::time::Instant::now());
+            meta.spawned_at = Some(self.shared.clock_micros());
         }
         let raw = RawTask::new(future, scheduler, Id::next(), meta);
         let handle = JoinHandle::new(raw);

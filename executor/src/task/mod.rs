@@ -49,7 +49,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a task carries besides its future: its name and where it was
 /// spawned. Immutable after spawn.
@@ -58,9 +58,10 @@ pub(crate) struct TaskMeta {
     pub(crate) location: &'static Location<'static>,
     /// Runs on the blocking pool (`spawn_blocking`).
     pub(crate) blocking: bool,
-    /// When it was spawned; set only in debug mode, where every poll of the
-    /// task is also timed (see `runtime::diagnostics`).
-    pub(crate) spawned_at: Option<Instant>,
+    /// When it was spawned, in microseconds of the runtime's clock (see
+    /// `Schedule::clock_micros`); set only in debug mode, where every poll
+    /// of the task is also timed.
+    pub(crate) spawned_at: Option<u64>,
 }
 
 impl TaskMeta {
@@ -80,26 +81,28 @@ impl TaskMeta {
 /// depends on them, so loom need not see them.
 pub(crate) struct TaskStats {
     polls: AtomicU64,
-    poll_nanos: AtomicU64,
+    poll_micros: AtomicU64,
 }
 
 impl TaskStats {
     pub(crate) fn new() -> TaskStats {
         TaskStats {
             polls: AtomicU64::new(0),
-            poll_nanos: AtomicU64::new(0),
+            poll_micros: AtomicU64::new(0),
         }
     }
 
-    /// Poller only: counts a poll, and its duration if it was timed.
+    /// Poller only: counts a poll, and its duration in microseconds if it
+    /// was timed.
     #[inline]
-    pub(crate) fn record_poll(&self, took: Option<Duration>) {
+    pub(crate) fn record_poll(&self, took_micros: Option<u64>) {
         self.polls
             .store(self.polls.load(Relaxed).wrapping_add(1), Relaxed);
-        if let Some(took) = took {
-            let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-            self.poll_nanos
-                .store(self.poll_nanos.load(Relaxed).saturating_add(nanos), Relaxed);
+        if let Some(micros) = took_micros {
+            self.poll_micros.store(
+                self.poll_micros.load(Relaxed).saturating_add(micros),
+                Relaxed,
+            );
         }
     }
 
@@ -108,7 +111,7 @@ impl TaskStats {
     }
 
     pub(crate) fn poll_time(&self) -> Duration {
-        Duration::from_nanos(self.poll_nanos.load(Relaxed))
+        Duration::from_micros(self.poll_micros.load(Relaxed))
     }
 }
 

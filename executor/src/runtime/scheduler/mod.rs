@@ -64,6 +64,9 @@ pub(crate) struct Shared {
     pub(crate) remote_spawns: CachePadded<std::sync::atomic::AtomicU64>,
     /// When the runtime was built (metrics' uptime and busy time).
     pub(crate) started: std::time::Instant,
+    /// Microseconds since `started`, advanced by the monitor at each look
+    /// and by workers waking up: debug mode's cheap clock.
+    pub(crate) coarse_clock: CachePadded<std::sync::atomic::AtomicU64>,
     shutdown: AtomicBool,
 }
 
@@ -95,6 +98,7 @@ impl Shared {
             blocking: BlockingPool::new(blocking),
             remote_spawns: CachePadded::new(std::sync::atomic::AtomicU64::new(0)),
             started: std::time::Instant::now(),
+            coarse_clock: CachePadded::new(std::sync::atomic::AtomicU64::new(0)),
             shutdown: AtomicBool::new(false),
         });
         (shared, locals)
@@ -108,6 +112,19 @@ impl Shared {
     pub(crate) fn schedule_remote(&self, task: Notified) {
         self.injector.push(task);
         self.notify_parked();
+    }
+
+    /// Microseconds from `started` to `now`.
+    pub(crate) fn micros_since_start(&self, now: std::time::Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.started).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Advances the coarse clock to `now` (never backwards).
+    pub(crate) fn advance_coarse_clock(&self, now: std::time::Instant) {
+        self.coarse_clock.fetch_max(
+            self.micros_since_start(now),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Counts a spawn for metrics: in the spawning worker's stats, or in
@@ -224,11 +241,8 @@ impl Schedule for Arc<Shared> {
         diagnostics::report_unobserved_panic(header, message);
     }
 
-    fn polled(&self, header: &Header, took: std::time::Duration) {
-        if let Some(debug) = &self.config.debug {
-            if took >= debug.slow_poll_threshold && !header.meta.blocking {
-                diagnostics::report_slow_poll(header, took);
-            }
-        }
+    #[inline]
+    fn clock_micros(&self) -> u64 {
+        self.coarse_clock.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -22,7 +22,7 @@ use super::Shared;
 use super::park::Parker;
 use super::stats::WorkerStats;
 use crate::loom::sync::Arc;
-use crate::runtime::diagnostics;
+use crate::runtime::diagnostics::{self, TaskLabel};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -45,13 +45,15 @@ impl Monitor {
 }
 
 /// The blocked-worker watchdog's view of one worker (debug mode).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Watch {
     polls: u64,
     task: u64,
     /// When the monitor first saw the worker in this poll.
     since: Instant,
-    reported: bool,
+    /// Set once this poll was reported as blocked: who it was, for the
+    /// slow-poll report when the poll returns.
+    reported: Option<TaskLabel>,
 }
 
 /// The monitor thread's body.
@@ -63,20 +65,28 @@ pub(crate) fn run(shared: Arc<Shared>) {
             polls: u64::MAX,
             task: 0,
             since: Instant::now(),
-            reported: false,
+            reported: None,
         };
         n
     ];
     let mut next_look = Instant::now() + INTERVAL;
     while !shared.is_shutdown() {
         let all_parked = shared.idle.num_parked() == n;
-        let interval = if all_parked { IDLE_INTERVAL } else { INTERVAL };
+        // A blocked poll being watched keeps the looks frequent even if
+        // every worker parks, so that its end is timed to the interval.
+        let watching = watches.iter().any(|w| w.reported.is_some());
+        let interval = if all_parked && !watching {
+            IDLE_INTERVAL
+        } else {
+            INTERVAL
+        };
         let wake_at = shared.time.arm_fallback(Instant::now() + interval);
         shared.monitor.parker.park(Some(wake_at));
         if shared.is_shutdown() {
             break;
         }
         let now = Instant::now();
+        shared.advance_coarse_clock(now);
         if shared.time.is_due(now) {
             shared.time.fire_due(now);
         }
@@ -100,27 +110,36 @@ pub(crate) fn run(shared: Arc<Shared>) {
     }
 }
 
-/// Debug mode's watchdog: reports, once per poll, a worker that has been
-/// inside the same poll (same poll count, same task) for longer than
-/// `threshold`. The duration is measured from the monitor's first sight of
-/// the poll, so it is at most one [`INTERVAL`] short.
+/// Debug mode's watchdog. A worker that has been inside the same poll (same
+/// poll count, same task) for longer than `threshold` is reported as
+/// blocked, once, while it still is; when that poll returns, it is reported
+/// again as a slow poll, with how long it took.
+///
+/// Durations are measured from the monitor's first sight of the poll, so
+/// they are up to one [`INTERVAL`] short, and a poll only slightly longer
+/// than `threshold` (by less than an interval) may go unreported. In
+/// exchange, the workers never read the clock for it.
 fn watch_blocked(shared: &Shared, watches: &mut [Watch], threshold: Duration, now: Instant) {
     for (index, (remote, watch)) in shared.remotes.iter().zip(watches.iter_mut()).enumerate() {
         let polls = WorkerStats::get(&remote.stats.polls);
         let task = remote.stats.current_task.load(Relaxed);
+        let stuck = now.saturating_duration_since(watch.since);
         if task != 0 && polls == watch.polls && task == watch.task {
-            let stuck = now.saturating_duration_since(watch.since);
-            if !watch.reported && stuck >= threshold {
-                watch.reported = true;
-                diagnostics::report_blocked_worker(shared, index, task, stuck);
+            if watch.reported.is_none() && stuck >= threshold {
+                watch.reported = Some(diagnostics::report_blocked_worker(
+                    shared, index, task, stuck,
+                ));
             }
-        } else {
-            *watch = Watch {
-                polls,
-                task,
-                since: now,
-                reported: false,
-            };
+            continue;
         }
+        if let Some(label) = watch.reported.take() {
+            diagnostics::report_slow_poll(&label, stuck);
+        }
+        *watch = Watch {
+            polls,
+            task,
+            since: now,
+            reported: None,
+        };
     }
 }

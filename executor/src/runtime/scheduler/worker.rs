@@ -327,7 +327,10 @@ impl Worker {
         );
         self.sleep(core);
         stats.parked_since.store(0, Relaxed);
-        let slept = u64::try_from(parked_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let now = Instant::now();
+        shared.advance_coarse_clock(now);
+        let slept =
+            u64::try_from(now.saturating_duration_since(parked_at).as_nanos()).unwrap_or(u64::MAX);
         WorkerStats::add(&stats.parked_nanos, slept);
     }
 
