@@ -6,10 +6,12 @@
 //! * `spawn_many_local`: a task spawns 10,000 tiny tasks and awaits them.
 //! * `spawn_many_remote`: a plain thread spawns 10,000 tiny tasks through a
 //!   handle and awaits them.
-//! * `yield_many`: 200 tasks each yield 200 times (scheduler round trips).
+//! * `yield_many`: 200 tasks each yield 1,000 times (scheduler round trips).
 //! * `ping_pong`: 1,000 pairs of tasks exchange a message through oneshot
 //!   channels (wake latency; the LIFO slot's workload).
 //! * `chained_spawn`: each task spawns the next, 1,000 deep.
+//! * `fork_join_fib22`: fib(22) where every call spawns both children and
+//!   awaits them (57,313 tasks per iteration).
 //!
 //! Run with `cargo bench -p magpie-benches --bench rt`.
 
@@ -27,7 +29,7 @@ use futures::channel::oneshot;
 const WORKERS: usize = 2;
 const SPAWNS: usize = 10_000;
 const YIELD_TASKS: usize = 200;
-const YIELDS: usize = 200;
+const YIELDS: usize = 1_000;
 const PAIRS: usize = 1_000;
 const CHAIN: usize = 1_000;
 
@@ -58,7 +60,10 @@ impl Rt for Magpie {
         self.1
     }
     fn block_on(&self, f: BoxFuture) {
-        self.0.block_on(f)
+        // The body runs on a worker, like every task it spawns (as in
+        // tokio's benches, where "local" means spawned from a worker).
+        let body = self.0.spawn(f);
+        self.0.block_on(body).unwrap()
     }
     fn spawn(&self, f: BoxFuture) -> BoxFuture {
         let t = magpie::spawn(f);
@@ -77,7 +82,10 @@ impl Rt for Tokio {
         "tokio"
     }
     fn block_on(&self, f: BoxFuture) {
-        self.0.block_on(f)
+        // The body runs on a worker, like every task it spawns (as in
+        // tokio's benches, where "local" means spawned from a worker).
+        let body = self.0.spawn(f);
+        self.0.block_on(body).unwrap()
     }
     fn spawn(&self, f: BoxFuture) -> BoxFuture {
         let t = tokio::spawn(f);
@@ -288,16 +296,42 @@ fn chained_spawn(rt: &'static dyn Rt) {
     }));
 }
 
+fn fib(rt: &'static dyn Rt, n: u32) -> Pin<Box<dyn Future<Output = u64> + Send>> {
+    Box::pin(async move {
+        if n < 2 {
+            return u64::from(n);
+        }
+        let (a_tx, a_rx) = oneshot::channel();
+        let (b_tx, b_rx) = oneshot::channel();
+        let a = rt.spawn(Box::pin(async move {
+            let _ = a_tx.send(fib(rt, n - 1).await);
+        }));
+        let b = rt.spawn(Box::pin(async move {
+            let _ = b_tx.send(fib(rt, n - 2).await);
+        }));
+        a.await;
+        b.await;
+        a_rx.await.unwrap() + b_rx.await.unwrap()
+    })
+}
+
+fn fork_join_fib22(rt: &'static dyn Rt) {
+    rt.block_on(Box::pin(async move {
+        assert_eq!(fib(rt, 22).await, 17_711);
+    }));
+}
+
 fn rt_benches(c: &mut Criterion) {
     // Leaked so that tasks can hold `&'static dyn Rt`; the process ends
     // right after the benches.
     let rts: Vec<&'static dyn Rt> = runtimes().into_iter().map(|rt| &*Box::leak(rt)).collect();
-    let workloads: [(&str, Workload); 5] = [
+    let workloads: [(&str, Workload); 6] = [
         ("spawn_many_local", spawn_many_local),
         ("spawn_many_remote", spawn_many_remote),
         ("yield_many", yield_many),
         ("ping_pong", ping_pong),
         ("chained_spawn", chained_spawn),
+        ("fork_join_fib22", fork_join_fib22),
     ];
     for (name, workload) in workloads {
         let mut g = c.benchmark_group(name);

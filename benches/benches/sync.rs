@@ -66,9 +66,41 @@ impl Runtime for Tokio {
     }
 }
 
-/// The runtimes every workload runs on. One line per runtime.
+struct Magpie(magpie::Runtime);
+
+impl Magpie {
+    fn new(workers: usize) -> Self {
+        Magpie(
+            magpie::Runtime::builder()
+                .worker_threads(workers)
+                .build()
+                .expect("magpie runtime"),
+        )
+    }
+}
+
+impl Runtime for Magpie {
+    fn name(&self) -> &'static str {
+        "magpie-mt2"
+    }
+
+    fn block_on(&self, fut: BoxFuture<()>) {
+        // As for tokio: the body runs on a worker.
+        let handle = self.0.spawn(fut);
+        self.0.block_on(handle).expect("bench task panicked");
+    }
+
+    fn spawn(&self, fut: BoxFuture<()>) -> BoxFuture<()> {
+        let handle = self.0.handle().spawn(fut);
+        Box::pin(async move { handle.await.expect("bench task panicked") })
+    }
+}
+
+/// The runtimes every workload runs on. One line per runtime: tokio's, so
+/// that only the primitive differs from the peers' usual setting, and
+/// magpie's.
 fn runtimes() -> Vec<Arc<dyn Runtime + Send + Sync>> {
-    vec![Arc::new(Tokio::new(2))]
+    vec![Arc::new(Tokio::new(2)), Arc::new(Magpie::new(2))]
 }
 
 /// Yields once, the same way on every runtime.

@@ -43,3 +43,8 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../docs/asyncio.md")]
 #[cfg(doctest)]
 pub struct AsyncioDoctests;
+
+/// The examples of `docs/diagnostics.md`, compiled and run as doc tests.
+#[doc = include_str!("../../docs/diagnostics.md")]
+#[cfg(doctest)]
+pub struct DiagnosticsDoctests;

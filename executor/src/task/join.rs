@@ -243,7 +243,9 @@ impl CancelHandle {
         self.raw.cancel();
     }
 
-    /// True once the task has finished.
+    /// True once the task has finished, with the same meaning as
+    /// [`JoinHandle::is_finished`]: its outcome is ready to be read, and its
+    /// done callbacks have run.
     ///
     /// ```
     /// magpie::run(async {
@@ -254,7 +256,7 @@ impl CancelHandle {
     /// });
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.raw.header().state.load().is_complete()
+        self.raw.header().state.load().is_output_handed_off()
     }
 
     /// The task's id.
