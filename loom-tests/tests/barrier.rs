@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use loom::future::block_on;
-use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::atomic::Ordering::SeqCst;
+use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::thread;
 use loom_tests::{counting_waker, poll_noop, poll_once};
 use magpie_sync::Barrier;
@@ -103,7 +103,11 @@ fn dropped_waiter_withdraws_or_counts() {
                 assert_eq!(barrier.n_waiting(), 0);
             }
             Poll::Pending => {
-                assert_eq!(barrier.n_waiting(), 1, "the dropped party was not withdrawn");
+                assert_eq!(
+                    barrier.n_waiting(),
+                    1,
+                    "the dropped party was not withdrawn"
+                );
                 assert!(block_on(barrier.wait()).is_leader());
                 assert_eq!(woken.wakes(), 1);
                 assert_eq!(poll_once(&mut arriving, &waker), Poll::Ready(false));

@@ -79,7 +79,10 @@ fn close_wakes_a_waiting_getter() {
             thread::spawn(move || block_on(queue.get()).is_err())
         };
         queue.close();
-        assert!(getter.join().unwrap(), "a getter got an item that was never put");
+        assert!(
+            getter.join().unwrap(),
+            "a getter got an item that was never put"
+        );
     });
 }
 

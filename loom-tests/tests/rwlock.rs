@@ -33,7 +33,11 @@ fn readers_and_a_writer_exclude_each_other(fairness: Fairness) {
         };
         let read = |lock: &RwLock<usize>, inside: &AtomicUsize| {
             let guard = block_on(lock.read());
-            assert_eq!(inside.fetch_add(1, SeqCst) & WRITER, 0, "reader beside writer");
+            assert_eq!(
+                inside.fetch_add(1, SeqCst) & WRITER,
+                0,
+                "reader beside writer"
+            );
             assert!(*guard <= 1);
             inside.fetch_sub(1, SeqCst);
         };
