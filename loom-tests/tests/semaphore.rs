@@ -199,3 +199,44 @@ fn woken_waiter_dropped_while_a_barger_releases() {
         assert_eq!(sem.available_permits(), 1);
     });
 }
+
+/// Eventual fairness under loom starves a waiter after one bypass: a
+/// barger takes the released permit twice while the woken waiter retries.
+/// The waiter must still get a permit (handed to it once it starves), the
+/// permit is never used twice at once, and none is lost.
+#[test]
+fn bypassed_waiter_is_eventually_served() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::with_fairness(1, Fairness::Eventual));
+        let in_use = Arc::new(AtomicUsize::new(1));
+        let held = sem.clone().try_acquire_owned().unwrap();
+        let mut waiting = Box::pin(sem.clone().acquire_owned());
+        assert!(poll_noop(&mut waiting).is_pending());
+        let waiter = {
+            let in_use = in_use.clone();
+            thread::spawn(move || {
+                let permit = block_on(waiting).unwrap();
+                assert_eq!(in_use.fetch_add(1, SeqCst), 0, "permit used twice");
+                in_use.fetch_sub(1, SeqCst);
+                drop(permit);
+            })
+        };
+        let barger = {
+            let (sem, in_use) = (sem.clone(), in_use.clone());
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    if let Ok(permit) = sem.try_acquire() {
+                        assert_eq!(in_use.fetch_add(1, SeqCst), 0, "permit used twice");
+                        in_use.fetch_sub(1, SeqCst);
+                        drop(permit);
+                    }
+                }
+            })
+        };
+        in_use.fetch_sub(1, SeqCst);
+        drop(held);
+        waiter.join().unwrap();
+        barger.join().unwrap();
+        assert_eq!(sem.available_permits(), 1);
+    });
+}

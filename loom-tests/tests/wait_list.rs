@@ -11,7 +11,7 @@
 //!   registered last is the one woken, exactly once.
 
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 
 use loom::future::block_on;
 use loom::thread;
@@ -132,4 +132,55 @@ fn re_registration_with_a_new_waker() {
 /// `Event::wait` on an `Arc`, as a `'static` future.
 async fn wait_owned(event: Arc<Event>) {
     event.wait().await;
+}
+
+/// `notify_all` with more waiters than one batch of wakers (2 under loom):
+/// the lock is released between batches, and a waiter that registers in
+/// that window is not woken; every earlier waiter is.
+#[test]
+fn notify_all_in_batches_skips_late_waiters() {
+    loom::model(|| {
+        let lock: &'static Lock<()> = Box::leak(Box::new(Lock::new(())));
+        let cond: &'static Condition = Box::leak(Box::new(Condition::new()));
+        // The first waiter's waker tells when `notify_all` has started.
+        let (started, first_waker) = counting_waker();
+        let mut early: Vec<_> = (0..3)
+            .map(|i| {
+                let mut wait = Box::pin(cond.wait(lock.try_lock().unwrap()));
+                let waker = if i == 0 { &first_waker } else { Waker::noop() };
+                assert!(poll_once(&mut wait, waker).is_pending());
+                wait
+            })
+            .collect();
+        let notifier = thread::spawn(move || cond.notify_all());
+        let (late_woken, late_waker) = counting_waker();
+        let mut late = Box::pin(cond.wait(lock.try_lock().unwrap()));
+        let after_start = started.wakes() > 0;
+        assert!(poll_once(&mut late, &late_waker).is_pending());
+        let notified = notifier.join().unwrap();
+        // The late waiter may have registered before `notify_all` started,
+        // but not if the first batch was already woken.
+        assert!(notified == 3 || notified == 4, "notified {notified}");
+        if after_start {
+            assert_eq!(
+                notified, 3,
+                "a waiter that came during notify_all was notified"
+            );
+        }
+        for wait in &mut early {
+            match poll_noop(wait) {
+                Poll::Ready(guard) => drop(guard),
+                Poll::Pending => panic!("an early waiter was not notified"),
+            }
+        }
+        let late_ready = match poll_once(&mut late, &late_waker) {
+            Poll::Ready(guard) => {
+                drop(guard);
+                true
+            }
+            Poll::Pending => false,
+        };
+        assert_eq!(late_ready, notified == 4);
+        assert_eq!(late_woken.wakes(), usize::from(notified == 4));
+    });
 }
