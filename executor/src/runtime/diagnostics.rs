@@ -362,7 +362,7 @@ impl Handle {
     /// let waiter = magpie::task::Builder::new()
     ///     .name("waiter")
     ///     .spawn_on(rt.handle(), async { rx.await.ok(); });
-    /// # while rt.handle().tasks().iter().all(|t| t.polls == 0) { std::thread::yield_now(); }
+    /// # while rt.handle().tasks().iter().all(|t| t.polls == 0 || t.state != TaskState::Idle) { std::thread::yield_now(); }
     /// let tasks = rt.handle().tasks();
     /// let info = tasks.iter().find(|t| t.id == waiter.id()).unwrap();
     /// assert_eq!(info.name.as_deref(), Some("waiter"));
