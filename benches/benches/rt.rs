@@ -345,5 +345,40 @@ fn rt_benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, rt_benches);
+/// The cost of `Handle::tasks()` and `Handle::metrics()` with 100,000
+/// live (idle) tasks: what a monitoring task calling them every second
+/// pays. magpie only: tokio's task dump needs `tokio_unstable` and smol has
+/// none.
+fn diagnostics_benches(c: &mut Criterion) {
+    const LIVE: usize = 100_000;
+    let rt = magpie::Runtime::builder()
+        .worker_threads(WORKERS)
+        .build()
+        .unwrap();
+    let release = Arc::new(magpie::sync::Event::new());
+    let tasks: Vec<_> = (0..LIVE)
+        .map(|_| {
+            let release = release.clone();
+            rt.spawn(async move { release.wait().await })
+        })
+        .collect();
+    while rt.handle().metrics().total_polls() < LIVE as u64 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut g = c.benchmark_group("diagnostics_100k_live_tasks");
+    g.sample_size(20);
+    g.bench_function("tasks", |b| {
+        b.iter(|| assert_eq!(rt.handle().tasks().len(), LIVE))
+    });
+    g.bench_function("metrics", |b| b.iter(|| rt.handle().metrics()));
+    g.finish();
+    release.set();
+    rt.block_on(async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}
+
+criterion_group!(benches, rt_benches, diagnostics_benches);
 criterion_main!(benches);
