@@ -222,6 +222,40 @@ fn steal_between_two_workers() {
     );
 }
 
+/// `block_on` parks its thread between polls; two threads wake it, one
+/// after publishing a flag (release) the next poll must see (acquire). The
+/// second wake may land while the parker is consuming the first one: the
+/// parker must still synchronize with it, or the poll reads a stale flag
+/// and the thread parks for good (a deadlock). This is the `Parker`
+/// contract the workers rely on too (`Runtime::drop` sets the shutdown flag,
+/// then unparks them).
+#[test]
+fn block_on_sees_what_the_waker_wrote() {
+    loom::model(|| {
+        let rt = runtime(1);
+        let flag = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let mut threads = Vec::new();
+        rt.block_on(std::future::poll_fn(|cx| {
+            if flag.load(std::sync::atomic::Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            if threads.is_empty() {
+                let waker = cx.waker().clone();
+                threads.push(thread::spawn(move || waker.wake()));
+                let (waker, flag) = (cx.waker().clone(), flag.clone());
+                threads.push(thread::spawn(move || {
+                    flag.store(true, std::sync::atomic::Ordering::Release);
+                    waker.wake();
+                }));
+            }
+            Poll::Pending
+        }));
+        for t in threads {
+            t.join().unwrap();
+        }
+    });
+}
+
 /// Dropping the runtime while one task waits forever, another is queued
 /// or between polls (it yields once), and the worker is running, searching
 /// or parked: every future is dropped exactly once, the waiting task's
