@@ -52,7 +52,7 @@ pub use std::time::{Duration, Instant};
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    let now = Instant::now();
+    let now = now();
     // Durations too long to represent are treated as "practically never".
     let deadline = now
         .checked_add(duration)
@@ -76,4 +76,18 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(deadline)
+}
+
+/// The current instant for relative deadlines: `Instant::now()`, except
+/// under loom, where time is the current runtime's virtual clock (real time
+/// would make a model's executions differ, which loom rejects, and would
+/// not move while the virtual clock jumps).
+pub(crate) fn now() -> Instant {
+    #[cfg(loom)]
+    if let Some(now) =
+        crate::runtime::context::with_handle(|h| h.map(|h| h.shared.time.clock.now()))
+    {
+        return now;
+    }
+    Instant::now()
 }

@@ -24,7 +24,7 @@ use self::stats::WorkerStats;
 use self::worker::LifoSlot;
 use crate::loom::CachePadded;
 use crate::loom::sync::Arc;
-use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::runtime::blocking::{BlockingConfig, BlockingPool};
 use crate::runtime::context;
 use crate::runtime::diagnostics::{self, DebugConfig};
@@ -111,7 +111,21 @@ impl Shared {
     /// Schedules from a thread that is not one of this runtime's workers.
     pub(crate) fn schedule_remote(&self, task: Notified) {
         self.injector.push(task);
+        // `notify_parked` starts with a `SeqCst` fence (see `idle.rs`); it
+        // also orders the push before the shutdown check below.
         self.notify_parked();
+        if self.is_shutdown() {
+            // The push may have come after the shutdown sweep drained the
+            // injector: a waker that marked an idle task scheduled just
+            // before the sweep cancelled it, or a spawn that was linked
+            // into the owned list just before it closed. Nobody would ever
+            // pop that entry, and its reference would keep the task and
+            // this runtime alive forever. Drain it here. The fence above
+            // and the one in `begin_shutdown` make this a store-buffering
+            // pair: either this load sees the flag, or the sweep's drain
+            // (which comes after `begin_shutdown`'s fence) sees the push.
+            self.drain_injector();
+        }
     }
 
     /// Microseconds from `started` to `now`.
@@ -183,6 +197,10 @@ impl Shared {
     /// New spawns are refused from here on.
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
+        // Pairs with the fence in `schedule_remote` (via `notify_parked`):
+        // a push that does not see the flag is seen by the injector drain
+        // in `shutdown_tasks`.
+        fence(Ordering::SeqCst);
         for remote in self.remotes.iter() {
             remote.parker.unpark();
         }
@@ -191,8 +209,10 @@ impl Shared {
 
     /// Shutdown, after the workers stopped (or were given up on): cancels
     /// every task that is not running (dropping its future here), then drops
-    /// the injector's entries. Nothing can be queued afterwards: only an
-    /// idle, unfinished task can be queued, and none remains.
+    /// the injector's entries. Nothing new can be queued afterwards (only
+    /// an idle, unfinished task can be, and none remains), but a waker or
+    /// a spawn that got its task scheduled before the sweep may push it
+    /// after the drain: `schedule_remote` drains that entry itself.
     ///
     /// Returns the tasks that were running (in a stuck poll, or a blocking
     /// closure), each with a reference: they are marked cancelled and
@@ -211,6 +231,12 @@ impl Shared {
         // Every task's future is gone, and with it every sleep it owned;
         // timers held elsewhere now panic instead of waiting forever.
         self.time.shutdown();
+        self.drain_injector();
+        running
+    }
+
+    /// Drops every entry in the injector (shutdown only).
+    fn drain_injector(&self) {
         loop {
             match self.injector.pop() {
                 queue::Stolen::Task(task) => drop(task),
@@ -218,7 +244,6 @@ impl Shared {
                 queue::Stolen::Retry => crate::loom::hint::spin_loop(),
             }
         }
-        running
     }
 }
 

@@ -47,7 +47,16 @@ impl Parker {
             Ok(_) => {}
             Err(NOTIFIED) => {
                 // Notified between the first check and taking the lock.
-                self.state.store(EMPTY, SeqCst);
+                // A swap, not a store: another `unpark` may have come since
+                // the compare-exchange read NOTIFIED, and only a
+                // read-modify-write (which reads the latest value)
+                // synchronizes with it, so that what its caller wrote
+                // before unparking (e.g. the shutdown flag) is visible
+                // here. A plain store would consume that notification
+                // without the acquire, and the owner could park again on a
+                // stale view (found by loom-tests/tests/task_state.rs).
+                let prev = self.state.swap(EMPTY, SeqCst);
+                debug_assert_eq!(prev, NOTIFIED);
                 return;
             }
             Err(actual) => unreachable!("parker in state {actual} while its owner parks"),

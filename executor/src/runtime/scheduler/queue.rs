@@ -158,6 +158,13 @@ mod imp {
         /// the lock, as crossbeam's steals may.
         fn steal_into(&self, dest: &Queue, limit: usize, half: bool) -> Stolen {
             let Some(mut items) = self.items.try_lock() else {
+                // crossbeam's steals fail with `Retry` only when another
+                // party's operation won the race, i.e. made progress; here
+                // the lock holder may be descheduled. Yield, so that loom
+                // lets it run instead of exploring a thief that spins
+                // (retry, park, notify itself, retry) against a preempted
+                // lock holder until the model exceeds its branch limit.
+                crate::loom::thread::yield_now();
                 return Stolen::Retry;
             };
             let Some(first) = items.pop_front() else {

@@ -1,0 +1,261 @@
+#![cfg(loom)]
+//! Loom models of the task state machine (`executor/src/task/state.rs` and
+//! `raw.rs`), driven through the public API on a one-worker runtime:
+//! wake vs poll vs cancel vs `JoinHandle` drop vs completion, waker clones
+//! racing completion, and `JoinHandle::on_done` racing completion.
+//!
+//! Every model counts, with loom atomics, how many times the task's future
+//! and its output are dropped, and asserts exactly once (or, for an output
+//! that may never have been produced, as many drops as creations) after the
+//! runtime is gone. A leaked task would also leak the runtime's `Arc`, which
+//! loom reports by itself.
+
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+/// Drop and creation counters shared by a model and its task.
+#[derive(Default)]
+struct Counts {
+    future_drops: AtomicUsize,
+    outputs: AtomicUsize,
+    output_drops: AtomicUsize,
+}
+
+impl Counts {
+    fn assert_settled(&self) {
+        assert_eq!(self.future_drops.load(SeqCst), 1, "future dropped once");
+        assert_eq!(
+            self.output_drops.load(SeqCst),
+            self.outputs.load(SeqCst),
+            "every output dropped once"
+        );
+        assert!(self.outputs.load(SeqCst) <= 1);
+    }
+}
+
+/// The task's output: counts its creation and its drop.
+struct Output(Arc<Counts>);
+
+impl Output {
+    fn new(counts: &Arc<Counts>) -> Output {
+        counts.outputs.fetch_add(1, SeqCst);
+        Output(counts.clone())
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        self.0.output_drops.fetch_add(1, SeqCst);
+    }
+}
+
+/// A one-shot gate: the future waits until another thread opens it.
+#[derive(Default)]
+struct GateState {
+    open: bool,
+    waker: Option<Waker>,
+}
+
+#[derive(Clone, Default)]
+struct Gate(Arc<Mutex<GateState>>);
+
+impl Gate {
+    /// Opens the gate and wakes the waiter (by value).
+    fn open(&self) {
+        let waker = {
+            let mut s = self.0.lock().unwrap();
+            s.open = true;
+            s.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Opens the gate, waking through a clone of the waker: `clone`,
+    /// `wake_by_ref` and two drops, any of which may race the completion.
+    fn open_with_clones(&self) {
+        let waker = {
+            let mut s = self.0.lock().unwrap();
+            s.open = true;
+            s.waker.take()
+        };
+        if let Some(waker) = waker {
+            let clone = waker.clone();
+            clone.wake_by_ref();
+            drop(waker);
+            drop(clone);
+        }
+    }
+
+    /// The future the task runs.
+    fn wait(&self, counts: &Arc<Counts>) -> Wait {
+        Wait {
+            gate: self.clone(),
+            counts: counts.clone(),
+        }
+    }
+}
+
+/// Waits for the gate, then returns an [`Output`]. Counts its own drop.
+struct Wait {
+    gate: Gate,
+    counts: Arc<Counts>,
+}
+
+impl Future for Wait {
+    type Output = Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Output> {
+        let mut s = self.gate.0.lock().unwrap();
+        if s.open {
+            return Poll::Ready(Output::new(&self.counts));
+        }
+        s.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for Wait {
+    fn drop(&mut self) {
+        self.counts.future_drops.fetch_add(1, SeqCst);
+    }
+}
+
+fn runtime() -> magpie::Runtime {
+    magpie::Runtime::builder()
+        .worker_threads(1)
+        .build()
+        .unwrap()
+}
+
+/// A wake from another thread races the task's poll: it may land before
+/// the first poll, while the task is `RUNNING` (the worker must see
+/// `SCHEDULED` when the poll returns and run it again), or while it is
+/// idle (the waker submits it). The task must complete either way.
+#[test]
+fn wake_races_poll() {
+    loom::model(|| {
+        let counts = Arc::new(Counts::default());
+        let gate = Gate::default();
+        let rt = runtime();
+        let task = rt.spawn(gate.wait(&counts));
+        let opener = thread::spawn({
+            let gate = gate.clone();
+            move || gate.open()
+        });
+        let out = rt.block_on(task).expect("the task completes");
+        drop(out);
+        opener.join().unwrap();
+        drop(rt);
+        counts.assert_settled();
+        assert_eq!(counts.outputs.load(SeqCst), 1);
+    });
+}
+
+/// Waker clones are taken and dropped on another thread while the task
+/// completes and its handle is dropped: the reference count must free the
+/// task once (a leak would leak the runtime `Arc`; loom reports it).
+#[test]
+fn waker_clones_race_completion() {
+    loom::model(|| {
+        let counts = Arc::new(Counts::default());
+        let gate = Gate::default();
+        let rt = runtime();
+        let task = rt.spawn(gate.wait(&counts));
+        let opener = thread::spawn({
+            let gate = gate.clone();
+            move || gate.open_with_clones()
+        });
+        drop(rt.block_on(task).expect("the task completes"));
+        drop(rt);
+        opener.join().unwrap();
+        counts.assert_settled();
+    });
+}
+
+/// `cancel` races a wake and the completion: the task may be queued,
+/// running or idle when cancelled. The handle gives either the output or a
+/// cancelled error, and the future is dropped exactly once.
+#[test]
+fn cancel_races_wake_and_completion() {
+    loom::model(|| {
+        let counts = Arc::new(Counts::default());
+        let gate = Gate::default();
+        let rt = runtime();
+        let task = rt.spawn(gate.wait(&counts));
+        let opener = thread::spawn({
+            let gate = gate.clone();
+            move || gate.open()
+        });
+        task.cancel();
+        match rt.block_on(task) {
+            Ok(out) => drop(out),
+            Err(err) => assert!(err.is_cancelled(), "{err}"),
+        }
+        opener.join().unwrap();
+        drop(rt);
+        counts.assert_settled();
+    });
+}
+
+/// The `JoinHandle` is dropped (after registering its waker, so
+/// `JOIN_WAKER` is set) while the task completes: exactly one side drops
+/// the output and the join waker.
+#[test]
+fn join_handle_drop_races_completion() {
+    loom::model(|| {
+        let counts = Arc::new(Counts::default());
+        let gate = Gate::default();
+        let rt = runtime();
+        let mut task = rt.spawn(gate.wait(&counts));
+        let opener = thread::spawn({
+            let gate = gate.clone();
+            move || gate.open()
+        });
+        rt.block_on(async {
+            if let Poll::Ready(out) = futures::poll!(&mut task) {
+                drop(out.expect("the task completes"));
+            }
+        });
+        drop(task);
+        opener.join().unwrap();
+        drop(rt);
+        counts.assert_settled();
+    });
+}
+
+/// `on_done` callbacks are added while the task completes on the worker:
+/// each runs exactly once, in order, before the handle returns the output,
+/// and sees the output.
+#[test]
+fn on_done_races_completion() {
+    loom::model(|| {
+        let counts = Arc::new(Counts::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let gate = Gate::default();
+        let rt = runtime();
+        let mut task = rt.spawn(gate.wait(&counts));
+        let opener = thread::spawn({
+            let gate = gate.clone();
+            move || gate.open()
+        });
+        for expected in 0..2 {
+            let calls = calls.clone();
+            task.on_done(move |outcome| {
+                assert!(outcome.is_ok(), "the task completes");
+                assert_eq!(calls.fetch_add(1, SeqCst), expected, "callbacks in order");
+            });
+        }
+        let out = rt.block_on(task).expect("the task completes");
+        assert_eq!(calls.load(SeqCst), 2, "callbacks ran before the hand-off");
+        drop(out);
+        opener.join().unwrap();
+        drop(rt);
+        counts.assert_settled();
+    });
+}
