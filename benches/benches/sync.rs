@@ -656,12 +656,28 @@ trait BenchRwLock: Send + Sync + 'static {
 }
 
 struct MagpieRwLock(magpie_sync::RwLock<u64>);
+struct MagpieStrictRwLock(magpie_sync::RwLock<u64>);
 struct TokioRwLock(tokio::sync::RwLock<u64>);
 struct AsyncLockRwLock(async_lock::RwLock<u64>);
 
 impl BenchRwLock for MagpieRwLock {
     fn new() -> Self {
         MagpieRwLock(magpie_sync::RwLock::new(0))
+    }
+    async fn read(&self) -> u64 {
+        *self.0.read().await
+    }
+    async fn write(&self) {
+        *self.0.write().await += 1;
+    }
+}
+
+impl BenchRwLock for MagpieStrictRwLock {
+    fn new() -> Self {
+        MagpieStrictRwLock(magpie_sync::RwLock::with_fairness(
+            0,
+            magpie_sync::Fairness::Strict,
+        ))
     }
     async fn read(&self) -> u64 {
         *self.0.read().await
@@ -891,6 +907,12 @@ fn sync_benches(c: &mut Criterion) {
 
         let mut g = group(c, "rwlock_8x10k_1in8_writes");
         bench(&mut g, &rt, "magpie::RwLock", rwlock::<MagpieRwLock>);
+        bench(
+            &mut g,
+            &rt,
+            "magpie::RwLock(strict)",
+            rwlock::<MagpieStrictRwLock>,
+        );
         bench(&mut g, &rt, "tokio::RwLock", rwlock::<TokioRwLock>);
         bench(&mut g, &rt, "async_lock::RwLock", rwlock::<AsyncLockRwLock>);
         g.finish();

@@ -21,17 +21,21 @@ const WRITE: usize = <Shared as Kind>::FULL;
 ///
 /// # Fairness
 ///
-/// [`RwLock::new`] makes a **strictly fair** lock ([`Fairness::Strict`]):
-/// readers and writers are served in arrival order. A writer waits only for
-/// the readers and writer that came before it, and readers that arrive
-/// after a waiting writer queue behind it, so a stream of readers cannot
-/// starve writers. When a writer releases the lock, every reader queued
-/// before the next writer is let in at once.
+/// [`RwLock::new`] makes an **eventually fair** lock ([`Fairness::Eventual`],
+/// the same policy as [`Lock`](crate::Lock)): a task that finds the lock
+/// free may take it even if others wait, which keeps contended throughput
+/// high, but a waiter that has been passed over is handed the lock
+/// directly, and a writer that waits behind readers is never overtaken by
+/// new readers (free permits are set aside for it as readers leave), so a
+/// stream of readers cannot starve writers.
 ///
-/// With [`RwLock::with_fairness`]`(value, Fairness::Eventual)`, tasks that
-/// find the lock free may take it even if others wait; a writer that waits
-/// behind readers is still never overtaken by new readers (free permits are
-/// set aside for it as readers leave).
+/// With [`RwLock::with_fairness`]`(value, Fairness::Strict)`, readers and
+/// writers are served in arrival order: a writer waits only for the
+/// readers and writer that came before it, readers that arrive after a
+/// waiting writer queue behind it, and when a writer releases the lock,
+/// every reader queued before the next writer is let in at once. Each
+/// hand-off then costs a task switch; see `docs/primitives.md` for what
+/// that costs on the contended benches.
 ///
 /// # Cancellation
 ///
@@ -63,7 +67,7 @@ impl<T> RwLock<T> {
     /// (`usize::MAX >> 4`).
     pub const MAX_READERS: usize = WRITE;
 
-    /// An unlocked, strictly fair lock holding `value`.
+    /// An unlocked, eventually fair lock holding `value`.
     ///
     /// # Examples
     ///
@@ -72,7 +76,7 @@ impl<T> RwLock<T> {
     /// assert!(lock.try_write().is_ok());
     /// ```
     pub fn new(value: T) -> Self {
-        RwLock::with_fairness(value, Fairness::Strict)
+        RwLock::with_fairness(value, Fairness::Eventual)
     }
 
     /// An unlocked lock holding `value`, with the given policy.

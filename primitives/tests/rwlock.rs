@@ -54,12 +54,12 @@ fn get_mut_into_inner_default_from_debug() {
     lock.get_mut().push(2);
     assert_eq!(
         format!("{lock:?}"),
-        "RwLock { value: [1, 2], fairness: Strict }"
+        "RwLock { value: [1, 2], fairness: Eventual }"
     );
     let w = lock.try_write().unwrap();
     assert_eq!(
         format!("{lock:?}"),
-        "RwLock { value: <locked>, fairness: Strict }"
+        "RwLock { value: <locked>, fairness: Eventual }"
     );
     assert_eq!(format!("{w:?}"), "[1, 2]");
     drop(w);
@@ -67,8 +67,8 @@ fn get_mut_into_inner_default_from_debug() {
     assert_eq!(RwLock::<u8>::default().into_inner(), 0);
     assert_eq!(RwLock::from(7).into_inner(), 7);
     assert_eq!(
-        RwLock::with_fairness((), Fairness::Eventual).fairness(),
-        Fairness::Eventual
+        RwLock::with_fairness((), Fairness::Strict).fairness(),
+        Fairness::Strict
     );
 }
 

@@ -144,9 +144,9 @@ impl Shared {
     /// Counts a spawn for metrics: in the spawning worker's stats, or in
     /// the shared counter from any other thread.
     #[inline]
-    pub(crate) fn count_spawn(self: &Arc<Self>) {
+    pub(crate) fn count_spawn(&self) {
         context::with_worker(|worker| match worker {
-            Some(worker) if Arc::ptr_eq(&worker.shared, self) => {
+            Some(worker) if std::ptr::eq(&*worker.shared, self) => {
                 WorkerStats::add(&self.remotes[worker.index].stats.spawns, 1)
             }
             _ => {
