@@ -1,8 +1,8 @@
-#![cfg(loom)]
 //! Loom models of `Barrier`: one leader per generation over two
 //! generations, all parties released together, and a waiter dropped while
 //! its generation completes (it either counted as arrived or withdrew, and
 //! the count stays consistent).
+#![cfg(loom)]
 
 use std::sync::Arc;
 use std::task::Poll;

@@ -1,8 +1,8 @@
-#![cfg(loom)]
 //! Loom models of `Condition` with a `Lock`: a notification racing a
 //! waiter that checks its predicate and registers (no lost wakeup), a
 //! notified waiter dropped before it saw the notification (it is passed
 //! on), and `notify_all` followed by exclusive re-acquisition.
+#![cfg(loom)]
 
 use std::sync::Arc;
 

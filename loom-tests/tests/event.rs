@@ -1,8 +1,8 @@
-#![cfg(loom)]
 //! Loom models of `Event`: `set` racing a waiter's registration (no lost
 //! wakeup, and what was written before `set` is visible after `wait`),
 //! `clear` right after `set` (a waiter registered before `set` is still
 //! woken), and `set`/`clear`/`set` racing a fresh waiter.
+#![cfg(loom)]
 
 use std::sync::Arc;
 

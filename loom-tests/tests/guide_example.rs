@@ -1,7 +1,7 @@
-#![cfg(loom)]
 //! The complete example of `docs/loom.md`: user code that runs on a magpie
 //! runtime and uses a `magpie::sync` primitive, model-checked with loom.
 //! Kept here so that the guide's example is known to work.
+#![cfg(loom)]
 
 // The code under test. In a real crate it lives in `src/` and picks its
 // atomics from a shim, so that `--cfg loom` swaps them for loom's:

@@ -1,4 +1,3 @@
-#![cfg(loom)]
 //! Loom models of `Lock`: mutual exclusion, hand-over of the value written
 //! under the lock, and a waiting future dropped after the lock was handed to
 //! it (the grant must go on to the next waiter).
@@ -6,6 +5,7 @@
 //! The value inside a `Lock` sits in a loom `UnsafeCell`, so every access
 //! through a guard is checked by loom for data races; the models also keep
 //! an "inside" flag and a counter to assert exclusion and no lost update.
+#![cfg(loom)]
 
 use std::sync::Arc;
 

@@ -1,4 +1,3 @@
-#![cfg(loom)]
 //! Loom models of `Queue`: put and get blocking on a full and an empty
 //! queue, `close` racing a put and a get, granted getters and putters
 //! dropped before they poll (the item or place goes to the next in line),
@@ -9,6 +8,7 @@
 //! every item whose put failed comes back in the error, and nothing is
 //! duplicated or lost. Every waiter completes (loom reports a deadlock
 //! otherwise).
+#![cfg(loom)]
 
 use std::sync::Arc;
 

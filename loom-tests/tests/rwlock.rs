@@ -1,8 +1,8 @@
-#![cfg(loom)]
 //! Loom models of `RwLock`: readers and a writer exclude each other (the
 //! value sits in a loom `UnsafeCell`, so loom checks every access), a
 //! writer in line is not overtaken by readers that arrive after it, and
 //! `downgrade` lets waiting readers in.
+#![cfg(loom)]
 
 use std::sync::Arc;
 

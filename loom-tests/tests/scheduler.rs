@@ -1,4 +1,3 @@
-#![cfg(loom)]
 //! Loom models of the scheduler (`executor/src/runtime/scheduler/`): the
 //! park/unpark protocol (no lost wakeup when a task is pushed while the
 //! workers park), wakes from other threads and from workers, stealing
@@ -9,6 +8,7 @@
 //! it); a task leaked by a shutdown race keeps the runtime's `Arc` alive,
 //! which loom reports as a leak; futures and outputs are counted and must be
 //! dropped exactly once.
+#![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};

@@ -1,4 +1,3 @@
-#![cfg(loom)]
 //! Loom models of `Semaphore`: permit conservation across partial
 //! multi-permit acquisition and cancellation, `close` racing acquires,
 //! `add_permits` waking every waiter it satisfies, and the in-use bound.
@@ -7,6 +6,7 @@
 //! done and every permit dropped, `available_permits()` equals the
 //! permits the model created, and every waiter finished (a waiter left
 //! hanging makes loom report a deadlock).
+#![cfg(loom)]
 
 use std::sync::Arc;
 

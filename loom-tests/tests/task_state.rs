@@ -1,4 +1,3 @@
-#![cfg(loom)]
 //! Loom models of the task state machine (`executor/src/task/state.rs` and
 //! `raw.rs`), driven through the public API on a one-worker runtime:
 //! wake vs poll vs cancel vs `JoinHandle` drop vs completion, waker clones
@@ -9,6 +8,7 @@
 //! that may never have been produced, as many drops as creations) after the
 //! runtime is gone. A leaked task would also leak the runtime's `Arc`, which
 //! loom reports by itself.
+#![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};

@@ -1,9 +1,9 @@
-#![cfg(loom)]
 //! Loom models of the timers (`executor/src/time/driver.rs`). Under loom
 //! the driver has a virtual clock: a worker with nothing to run jumps it to
 //! the next deadline instead of sleeping, so a sleep completes in a model
 //! and its registration, the kick of the worker that must drive the wheel,
 //! and the firing race with everything else.
+#![cfg(loom)]
 
 use std::time::Duration;
 

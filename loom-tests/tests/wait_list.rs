@@ -1,4 +1,3 @@
-#![cfg(loom)]
 //! Loom models of the intrusive wait list, through the public primitives
 //! that use it most directly (the list itself is private): `Event` (wake
 //! all), `Semaphore` (wake one, grant), `Condition` (notify one).
@@ -9,6 +8,7 @@
 //! * wake-all wakes every waiter, wake-one exactly one, in FIFO order;
 //! * a waiter re-polled with a new waker while the wake races it: the waker
 //!   registered last is the one woken, exactly once.
+#![cfg(loom)]
 
 use std::sync::Arc;
 use std::task::{Poll, Waker};
