@@ -170,13 +170,15 @@ pub(crate) fn report_blocked_worker(
 
 /// Debug mode, at shutdown: every task still alive.
 pub(crate) fn report_alive_at_shutdown(shared: &Shared) {
-    let mut alive = 0usize;
+    // Collect first, report after: the subscriber's code must not run
+    // under the task list's locks.
+    let mut alive = Vec::new();
     shared.owned.for_each(|header| {
-        if header.state.load().is_complete() {
-            return;
+        if !header.state.load().is_complete() {
+            alive.push(TaskLabel::of(header));
         }
-        alive += 1;
-        let label = TaskLabel::of(header);
+    });
+    for label in &alive {
         tracing::warn!(
             target: TARGET,
             task_id = label.id,
@@ -184,12 +186,13 @@ pub(crate) fn report_alive_at_shutdown(shared: &Shared) {
             task_location = label.location(),
             "alive at shutdown: {label} had not finished; it is cancelled now",
         );
-    });
-    if alive > 0 {
+    }
+    if !alive.is_empty() {
+        let count = alive.len();
         tracing::warn!(
             target: TARGET,
-            alive,
-            "shutdown: {alive} task(s) were still alive and are cancelled"
+            alive = count,
+            "shutdown: {count} task(s) were still alive and are cancelled"
         );
     }
 }
