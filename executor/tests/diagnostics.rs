@@ -443,3 +443,21 @@ fn magpie_debug_env_turns_debug_mode_on() {
         .unwrap();
     assert!(status.success());
 }
+
+#[test]
+fn a_slow_poll_that_returns_just_before_shutdown_is_still_reported() {
+    let rt = debug_runtime(2);
+    let blocker = TaskBuilder::new()
+        .name("blocker-then-shutdown")
+        .spawn_on(rt.handle(), async {
+            std::thread::sleep(Duration::from_millis(150));
+        });
+    wait_for("the blocked-worker report", || {
+        !reports_about("blocker-then-shutdown", "blocked worker").is_empty()
+    });
+    rt.block_on(blocker).unwrap();
+    // Shut down at once, before the watchdog's next regular look.
+    drop(rt);
+    let slow = reports_about("blocker-then-shutdown", "slow poll");
+    assert_eq!(slow.len(), 1, "{slow:?}");
+}

@@ -108,6 +108,16 @@ pub(crate) fn run(shared: Arc<Shared>) {
             watch_blocked(&shared, &mut watches, debug.slow_poll_threshold, now);
         }
     }
+    if let Some(debug) = &shared.config.debug {
+        // A last look on the way out: a reported poll that returned since
+        // the previous look still gets its slow-poll report.
+        watch_blocked(
+            &shared,
+            &mut watches,
+            debug.slow_poll_threshold,
+            Instant::now(),
+        );
+    }
 }
 
 /// Debug mode's watchdog. A worker that has been inside the same poll (same
