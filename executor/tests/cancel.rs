@@ -256,11 +256,18 @@ fn cancelled_task_destructors_run_before_the_handle_resolves() {
         }
     }
     let c = cleaned.clone();
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = started.clone();
     let task = rt.spawn(async move {
         let _cleanup = Cleanup(c);
+        s.store(true, SeqCst);
         std::future::pending::<()>().await;
     });
-    std::thread::sleep(Duration::from_millis(10));
+    // Cancel once the guard exists (cancelling before the first poll would
+    // drop the future unstarted, with no guard to drop).
+    while !started.load(SeqCst) {
+        std::thread::yield_now();
+    }
     task.cancel();
     assert!(rt.block_on(task).unwrap_err().is_cancelled());
     assert_eq!(cleaned.load(SeqCst), 1);

@@ -365,7 +365,7 @@ impl<F: Future, S: Schedule> Harness<F, S> {
 
     /// Polls the future once. Called with `RUNNING` set by this thread.
     fn poll_future(&self) -> std::thread::Result<Poll<F::Output>> {
-        let waker = ManuallyDrop::new(waker_ref(self.header()));
+        let waker = ManuallyDrop::new(waker_ref(self.cell.cast::<Header>()));
         let mut cx = Context::from_waker(&waker);
         let _current = crate::runtime::context::set_current_task(self.cell.cast());
         // Debug mode times every poll of the tasks it spawned.
@@ -769,8 +769,14 @@ static WAKER_VTABLE: RawWakerVTable =
 
 /// A waker for the task that does not own a reference: only valid while the
 /// caller holds one (the worker polling the task does).
-fn waker_ref(header: &Header) -> Waker {
-    let raw = RawWaker::new(header as *const Header as *const (), &WAKER_VTABLE);
+///
+/// It takes the allocation's own pointer, not a `&Header`: clones of this
+/// waker may outlive the poll and end up releasing the last reference,
+/// which frees the whole allocation through this pointer, so it must carry
+/// the provenance of the allocation (a pointer derived from `&Header` only
+/// covers the header, read-only outside its cells; Miri rejects the free).
+fn waker_ref(header: NonNull<Header>) -> Waker {
+    let raw = RawWaker::new(header.as_ptr() as *const (), &WAKER_VTABLE);
     // SAFETY: the vtable functions uphold the `RawWaker` contract; this
     // instance is wrapped in `ManuallyDrop` by the caller, so it never
     // releases the reference it does not own.
