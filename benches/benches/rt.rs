@@ -19,11 +19,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
-use std::thread::JoinHandle as ThreadHandle;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
+use common::{SmolPool, yield_now};
 use futures::channel::oneshot;
 
 const WORKERS: usize = 2;
@@ -97,43 +98,8 @@ impl Rt for Tokio {
     }
 }
 
-/// async-executor run by `WORKERS` threads until dropped: smol's
-/// multi-threaded setup.
-struct Smol {
-    ex: Arc<async_executor::Executor<'static>>,
-    stop: Option<async_channel::Sender<()>>,
-    threads: Vec<ThreadHandle<()>>,
-}
-
-impl Smol {
-    fn new() -> Smol {
-        let ex = Arc::new(async_executor::Executor::new());
-        let (stop, stopped) = async_channel::bounded::<()>(1);
-        let threads = (0..WORKERS)
-            .map(|_| {
-                let ex = ex.clone();
-                let stopped = stopped.clone();
-                std::thread::spawn(move || {
-                    let _ = futures_lite::future::block_on(ex.run(stopped.recv()));
-                })
-            })
-            .collect();
-        Smol {
-            ex,
-            stop: Some(stop),
-            threads,
-        }
-    }
-}
-
-impl Drop for Smol {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
+/// smol: async-executor driven by `WORKERS` threads.
+struct Smol(SmolPool);
 
 impl Rt for Smol {
     fn name(&self) -> &'static str {
@@ -141,17 +107,17 @@ impl Rt for Smol {
     }
     fn block_on(&self, f: BoxFuture) {
         // Run `f` as a task on the executor (as the others do) and wait.
-        futures_lite::future::block_on(self.ex.spawn(f))
+        futures_lite::future::block_on(self.0.ex.spawn(f))
     }
     fn spawn(&self, f: BoxFuture) -> BoxFuture {
-        Box::pin(self.ex.spawn(f))
+        Box::pin(self.0.ex.spawn(f))
     }
     fn spawn_remote(&self, f: BoxFuture) -> BoxFuture {
-        Box::pin(self.ex.spawn(f))
+        Box::pin(self.0.ex.spawn(f))
     }
     fn spawn_detached(&self, f: BoxFuture) {
         // Dropping an async-executor task cancels it: detach instead.
-        self.ex.spawn(f).detach();
+        self.0.ex.spawn(f).detach();
     }
 }
 
@@ -180,24 +146,8 @@ fn runtimes() -> Vec<Box<dyn Rt>> {
                 .build()
                 .unwrap(),
         )),
-        Box::new(Smol::new()),
+        Box::new(Smol(SmolPool::new(WORKERS))),
     ]
-}
-
-/// Yields once: wakes itself and returns `Pending` (the same on every
-/// runtime, so that `yield_many` compares schedulers, not yield helpers).
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
 }
 
 fn spawn_many_local(rt: &'static dyn Rt) {
@@ -243,7 +193,7 @@ fn yield_many(rt: &'static dyn Rt) {
             .map(|_| {
                 rt.spawn(Box::pin(async move {
                     for _ in 0..YIELDS {
-                        YieldNow(false).await;
+                        yield_now().await;
                     }
                 }))
             })

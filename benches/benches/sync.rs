@@ -16,12 +16,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
 };
+
+mod common;
+use common::yield_now;
 
 /// A sendable boxed future.
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -101,23 +103,6 @@ impl Runtime for Magpie {
 /// magpie's.
 fn runtimes() -> Vec<Arc<dyn Runtime + Send + Sync>> {
     vec![Arc::new(Tokio::new(2)), Arc::new(Magpie::new(2))]
-}
-
-/// Yields once, the same way on every runtime.
-fn yield_now() -> impl Future<Output = ()> {
-    struct YieldNow(bool);
-    impl Future for YieldNow {
-        type Output = ();
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            if self.0 {
-                return Poll::Ready(());
-            }
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-    YieldNow(false)
 }
 
 /// A `Handle` to spawn from inside a workload.

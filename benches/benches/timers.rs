@@ -12,10 +12,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
+use common::SmolPool;
 
 const TASKS: u64 = 10_000;
 const WORKERS: usize = 2;
@@ -110,47 +112,15 @@ impl Rt for Tokio {
     }
 }
 
-struct Smol {
-    ex: Arc<async_executor::Executor<'static>>,
-    stop: Option<async_channel::Sender<()>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Smol {
-    fn new(workers: usize) -> Smol {
-        let ex = Arc::new(async_executor::Executor::new());
-        let (stop, stopped) = async_channel::unbounded::<()>();
-        let threads = (0..workers)
-            .map(|_| {
-                let (ex, stopped) = (ex.clone(), stopped.clone());
-                std::thread::spawn(move || {
-                    futures_lite::future::block_on(ex.run(stopped.recv())).ok();
-                })
-            })
-            .collect();
-        Smol {
-            ex,
-            stop: Some(stop),
-            threads,
-        }
-    }
-}
-
-impl Drop for Smol {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        for t in self.threads.drain(..) {
-            t.join().unwrap();
-        }
-    }
-}
+/// smol: async-executor driven by `WORKERS` threads, async-io's timers.
+struct Smol(SmolPool);
 
 impl Rt for Smol {
     fn name(&self) -> &'static str {
         "smol"
     }
     fn run(&self, durations: &[Duration]) -> (Duration, Duration) {
-        let ex = self.ex.clone();
+        let ex = self.0.ex.clone();
         let durations = durations.to_vec();
         let fut: BoxFuture<(Duration, Duration)> = Box::pin(async move {
             let start = Instant::now();
@@ -172,7 +142,7 @@ impl Rt for Smol {
             }
             summarise(start, lateness)
         });
-        futures_lite::future::block_on(self.ex.run(fut))
+        futures_lite::future::block_on(self.0.ex.run(fut))
     }
 }
 
@@ -191,7 +161,7 @@ fn runtimes() -> Vec<Box<dyn Rt>> {
                 .build()
                 .unwrap(),
         )),
-        Box::new(Smol::new(WORKERS)),
+        Box::new(Smol(SmolPool::new(WORKERS))),
     ]
 }
 

@@ -4,7 +4,8 @@
 //! under `RUSTFLAGS="--cfg loom"`. This library holds the few helpers the
 //! models share: a waker that counts its wakes (on a loom atomic, so loom
 //! sees the hand-over) and a way to poll a future once by hand, so that a
-//! model can drop it at any chosen moment.
+//! model can drop it at any chosen moment; and, for the runtime's models,
+//! a runtime builder and a one-shot [`Gate`] a task waits on.
 #![cfg(loom)]
 
 use std::future::Future;
@@ -54,4 +55,65 @@ pub fn poll_once<F: Future + ?Sized>(fut: &mut Pin<Box<F>>, waker: &Waker) -> Po
 /// Polls `fut` once with a waker that does nothing.
 pub fn poll_noop<F: Future + ?Sized>(fut: &mut Pin<Box<F>>) -> Poll<F::Output> {
     poll_once(fut, Waker::noop())
+}
+
+/// A magpie runtime with `workers` worker threads, for the runtime's models.
+pub fn runtime(workers: usize) -> magpie::Runtime {
+    magpie::Runtime::builder()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    open: bool,
+    waker: Option<Waker>,
+}
+
+/// A one-shot gate on loom's `Mutex`: a future waits until another thread
+/// opens it, and the opener wakes the waiter from that thread.
+#[derive(Clone, Debug, Default)]
+pub struct Gate(loom::sync::Arc<loom::sync::Mutex<GateState>>);
+
+impl Gate {
+    /// Opens the gate and wakes the waiter (by value).
+    pub fn open(&self) {
+        if let Some(waker) = self.take_waker() {
+            waker.wake();
+        }
+    }
+
+    /// Opens the gate, waking through a clone of the waker: `clone`,
+    /// `wake_by_ref` and two drops, any of which may race the waiter's
+    /// completion.
+    pub fn open_with_clones(&self) {
+        if let Some(waker) = self.take_waker() {
+            let clone = waker.clone();
+            clone.wake_by_ref();
+            drop(waker);
+            drop(clone);
+        }
+    }
+
+    fn take_waker(&self) -> Option<Waker> {
+        let mut s = self.0.lock().unwrap();
+        s.open = true;
+        s.waker.take()
+    }
+
+    /// `Ready` once the gate is open; otherwise registers `cx`'s waker.
+    pub fn poll_open(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.0.lock().unwrap();
+        if s.open {
+            return Poll::Ready(());
+        }
+        s.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Waits until the gate is open (owning this handle to it).
+    pub async fn wait(self) {
+        std::future::poll_fn(|cx| self.poll_open(cx)).await
+    }
 }

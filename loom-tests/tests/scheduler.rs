@@ -10,12 +10,13 @@
 //! dropped exactly once.
 #![cfg(loom)]
 
+use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use loom::sync::{Arc, Mutex};
 use loom::thread;
+use loom_tests::{Gate, runtime};
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 /// How many futures and outputs were created and dropped.
 #[derive(Default)]
@@ -82,49 +83,6 @@ impl<F> Drop for Tracked<F> {
     fn drop(&mut self) {
         self.counts.future_drops.fetch_add(1, SeqCst);
     }
-}
-
-/// A one-shot gate: a future waits until another thread opens it.
-#[derive(Default)]
-struct GateState {
-    open: bool,
-    waker: Option<Waker>,
-}
-
-#[derive(Clone, Default)]
-struct Gate(Arc<Mutex<GateState>>);
-
-impl Gate {
-    fn open(&self) {
-        let waker = {
-            let mut s = self.0.lock().unwrap();
-            s.open = true;
-            s.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    async fn wait(self) {
-        std::future::poll_fn(|cx| {
-            let mut s = self.0.lock().unwrap();
-            if s.open {
-                Poll::Ready(())
-            } else {
-                s.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
-fn runtime(workers: usize) -> magpie::Runtime {
-    magpie::Runtime::builder()
-        .worker_threads(workers)
-        .build()
-        .unwrap()
 }
 
 /// A spawn from a non-worker thread while the only worker goes from

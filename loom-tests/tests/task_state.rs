@@ -10,12 +10,13 @@
 //! loom reports by itself.
 #![cfg(loom)]
 
+use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use loom::sync::{Arc, Mutex};
 use loom::thread;
+use loom_tests::Gate;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 /// Drop and creation counters shared by a model and its task.
 #[derive(Default)]
@@ -53,54 +54,13 @@ impl Drop for Output {
     }
 }
 
-/// A one-shot gate: the future waits until another thread opens it.
-#[derive(Default)]
-struct GateState {
-    open: bool,
-    waker: Option<Waker>,
-}
-
-#[derive(Clone, Default)]
-struct Gate(Arc<Mutex<GateState>>);
-
-impl Gate {
-    /// Opens the gate and wakes the waiter (by value).
-    fn open(&self) {
-        let waker = {
-            let mut s = self.0.lock().unwrap();
-            s.open = true;
-            s.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    /// Opens the gate, waking through a clone of the waker: `clone`,
-    /// `wake_by_ref` and two drops, any of which may race the completion.
-    fn open_with_clones(&self) {
-        let waker = {
-            let mut s = self.0.lock().unwrap();
-            s.open = true;
-            s.waker.take()
-        };
-        if let Some(waker) = waker {
-            let clone = waker.clone();
-            clone.wake_by_ref();
-            drop(waker);
-            drop(clone);
-        }
-    }
-
-    /// The future the task runs.
-    fn wait(&self, counts: &Arc<Counts>) -> Wait {
-        Wait {
-            gate: self.clone(),
-            counts: counts.clone(),
-        }
+/// The future a task runs: waits for `gate`, then returns an [`Output`].
+fn wait(gate: &Gate, counts: &Arc<Counts>) -> Wait {
+    Wait {
+        gate: gate.clone(),
+        counts: counts.clone(),
     }
 }
-
 /// Waits for the gate, then returns an [`Output`]. Counts its own drop.
 struct Wait {
     gate: Gate,
@@ -111,12 +71,7 @@ impl Future for Wait {
     type Output = Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Output> {
-        let mut s = self.gate.0.lock().unwrap();
-        if s.open {
-            return Poll::Ready(Output::new(&self.counts));
-        }
-        s.waker = Some(cx.waker().clone());
-        Poll::Pending
+        self.gate.poll_open(cx).map(|()| Output::new(&self.counts))
     }
 }
 
@@ -127,10 +82,7 @@ impl Drop for Wait {
 }
 
 fn runtime() -> magpie::Runtime {
-    magpie::Runtime::builder()
-        .worker_threads(1)
-        .build()
-        .unwrap()
+    loom_tests::runtime(1)
 }
 
 /// A wake from another thread races the task's poll: it may land before
@@ -143,7 +95,7 @@ fn wake_races_poll() {
         let counts = Arc::new(Counts::default());
         let gate = Gate::default();
         let rt = runtime();
-        let task = rt.spawn(gate.wait(&counts));
+        let task = rt.spawn(wait(&gate, &counts));
         let opener = thread::spawn({
             let gate = gate.clone();
             move || gate.open()
@@ -166,7 +118,7 @@ fn waker_clones_race_completion() {
         let counts = Arc::new(Counts::default());
         let gate = Gate::default();
         let rt = runtime();
-        let task = rt.spawn(gate.wait(&counts));
+        let task = rt.spawn(wait(&gate, &counts));
         let opener = thread::spawn({
             let gate = gate.clone();
             move || gate.open_with_clones()
@@ -187,7 +139,7 @@ fn cancel_races_wake_and_completion() {
         let counts = Arc::new(Counts::default());
         let gate = Gate::default();
         let rt = runtime();
-        let task = rt.spawn(gate.wait(&counts));
+        let task = rt.spawn(wait(&gate, &counts));
         let opener = thread::spawn({
             let gate = gate.clone();
             move || gate.open()
@@ -212,7 +164,7 @@ fn join_handle_drop_races_completion() {
         let counts = Arc::new(Counts::default());
         let gate = Gate::default();
         let rt = runtime();
-        let mut task = rt.spawn(gate.wait(&counts));
+        let mut task = rt.spawn(wait(&gate, &counts));
         let opener = thread::spawn({
             let gate = gate.clone();
             move || gate.open()
@@ -239,7 +191,7 @@ fn on_done_races_completion() {
         let calls = Arc::new(AtomicUsize::new(0));
         let gate = Gate::default();
         let rt = runtime();
-        let mut task = rt.spawn(gate.wait(&counts));
+        let mut task = rt.spawn(wait(&gate, &counts));
         let opener = thread::spawn({
             let gate = gate.clone();
             move || gate.open()

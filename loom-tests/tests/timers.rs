@@ -8,10 +8,7 @@
 use std::time::Duration;
 
 fn runtime() -> magpie::Runtime {
-    magpie::Runtime::builder()
-        .worker_threads(1)
-        .build()
-        .unwrap()
+    loom_tests::runtime(1)
 }
 
 /// A task sleeps: the worker that runs it registers the timer, finds

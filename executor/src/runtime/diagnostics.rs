@@ -284,8 +284,6 @@ pub struct WorkerMetrics {
     pub steal_operations: u64,
     /// Times it went to sleep.
     pub parks: u64,
-    /// Tasks spawned by code running on it.
-    pub spawns: u64,
     /// Tasks waiting in its local queue now.
     pub local_queue_depth: usize,
     /// Time it was awake (running, searching or about to park) since the
@@ -455,19 +453,16 @@ impl Handle {
                     steals: WorkerStats::get(&s.steals),
                     steal_operations: WorkerStats::get(&s.steal_operations),
                     parks: WorkerStats::get(&s.parks),
-                    spawns: WorkerStats::get(&s.spawns),
                     local_queue_depth: remote.stealer.len(),
                     busy_time: uptime.saturating_sub(asleep),
                     is_parked: parked_since != 0,
                 }
             })
             .collect();
-        let spawned_tasks =
-            workers.iter().map(|w| w.spawns).sum::<u64>() + shared.remote_spawns.load(Relaxed);
         let pool = shared.blocking.counts();
         RuntimeMetrics {
             live_tasks: shared.owned.len(),
-            spawned_tasks,
+            spawned_tasks: shared.owned.inserted(),
             injector_depth: shared.injector.len(),
             searching_workers: shared.idle.num_searching(),
             parked_workers: shared.idle.num_parked(),

@@ -186,7 +186,6 @@ impl Handle {
         let handle = JoinHandle::new(raw);
         match self.shared.owned.insert(raw) {
             Ok(()) => {
-                self.shared.count_spawn();
                 raw.schedule(false);
                 Ok(handle)
             }

@@ -16,8 +16,8 @@ use super::raw::{Header, RawTask};
 use crate::loom::CachePadded;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::Mutex;
-use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// A task's links, guarded by the lock of the shard the task belongs to.
 pub(crate) struct Pointers {
@@ -92,12 +92,27 @@ struct Shard {
 // lock, and the tasks they point to are `Send + Sync`.
 unsafe impl Send for Shard {}
 
+/// One shard: its lock, and counters for metrics that are written only
+/// under that lock (a load and a store, no read-modify-write, on a cache
+/// line the writer already owns) and read without it. Plain `std` atomics:
+/// no protocol depends on them, so loom need not see them.
+struct ShardSlot {
+    lock: Mutex<Shard>,
+    inserted: AtomicU64,
+    removed: AtomicU64,
+}
+
+impl ShardSlot {
+    /// Lock held: counts one more in `counter`.
+    fn count(counter: &AtomicU64) {
+        counter.store(counter.load(Relaxed) + 1, Relaxed);
+    }
+}
+
 /// Every live task of a runtime.
 pub(crate) struct OwnedTasks {
-    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    shards: Box<[CachePadded<ShardSlot>]>,
     mask: usize,
-    /// Tasks in the list, for metrics (approximate while tasks come and go).
-    len: AtomicUsize,
 }
 
 /// Why an insert was refused.
@@ -111,30 +126,43 @@ impl OwnedTasks {
         OwnedTasks {
             shards: (0..n)
                 .map(|_| {
-                    CachePadded::new(Mutex::new(Shard {
-                        head: None,
-                        closed: false,
-                    }))
+                    CachePadded::new(ShardSlot {
+                        lock: Mutex::new(Shard {
+                            head: None,
+                            closed: false,
+                        }),
+                        inserted: AtomicU64::new(0),
+                        removed: AtomicU64::new(0),
+                    })
                 })
                 .collect(),
             mask: n - 1,
-            len: AtomicUsize::new(0),
         }
     }
 
-    fn shard(&self, header: &Header) -> &Mutex<Shard> {
-        &self.shards[header.id.as_u64() as usize & self.mask]
+    fn slot(&self, id: u64) -> &ShardSlot {
+        &self.shards[id as usize & self.mask]
     }
 
+    /// Tasks in the list now (approximate while tasks come and go).
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        let (inserted, removed) = self.shards.iter().fold((0u64, 0u64), |(i, r), s| {
+            (i + s.inserted.load(Relaxed), r + s.removed.load(Relaxed))
+        });
+        usize::try_from(inserted.saturating_sub(removed)).unwrap_or(usize::MAX)
+    }
+
+    /// Tasks ever inserted: every task spawned on the runtime.
+    pub(crate) fn inserted(&self) -> u64 {
+        self.shards.iter().map(|s| s.inserted.load(Relaxed)).sum()
     }
 
     /// Links a fresh task (taking over its list reference). Refused once
     /// the list is closed; the caller then still owns that reference.
     pub(crate) fn insert(&self, task: RawTask) -> Result<(), Closed> {
         let header = task.header();
-        let mut shard = self.shard(header).lock();
+        let slot = self.slot(header.id.as_u64());
+        let mut shard = slot.lock.lock();
         if shard.closed {
             return Err(Closed);
         }
@@ -152,7 +180,7 @@ impl OwnedTasks {
             unsafe { head.set_prev(Some(node)) };
         }
         shard.head = Some(node);
-        self.len.fetch_add(1, Ordering::Relaxed);
+        ShardSlot::count(&slot.inserted);
         Ok(())
     }
 
@@ -160,12 +188,12 @@ impl OwnedTasks {
     /// drain took it out already); otherwise the list's reference passes to
     /// the caller.
     pub(crate) fn remove(&self, task: RawTask) -> bool {
-        let header = task.header();
-        let mut shard = self.shard(header).lock();
+        let slot = self.slot(task.header().id.as_u64());
+        let mut shard = slot.lock.lock();
         // SAFETY: the shard lock guards the links.
         let removed = unsafe { Self::unlink(&mut shard, task.as_ptr()) };
         if removed {
-            self.len.fetch_sub(1, Ordering::Relaxed);
+            ShardSlot::count(&slot.removed);
         }
         removed
     }
@@ -211,19 +239,19 @@ impl OwnedTasks {
     /// it, with the list's reference, to `f`, one at a time, outside the
     /// shard lock (so `f` may drop futures that spawn or wake).
     pub(crate) fn close_and_drain(&self, mut f: impl FnMut(RawTask)) {
-        for shard in self.shards.iter() {
-            shard.lock().closed = true;
+        for slot in self.shards.iter() {
+            slot.lock.lock().closed = true;
         }
-        for shard in self.shards.iter() {
+        for slot in self.shards.iter() {
             loop {
                 let task = {
-                    let mut shard = shard.lock();
+                    let mut shard = slot.lock.lock();
                     let Some(head) = shard.head else { break };
                     // SAFETY: we hold the lock and `head` is linked.
                     unsafe { Self::unlink(&mut shard, head) };
+                    ShardSlot::count(&slot.removed);
                     RawTask::from_ptr(head)
                 };
-                self.len.fetch_sub(1, Ordering::Relaxed);
                 f(task);
             }
         }
@@ -232,7 +260,7 @@ impl OwnedTasks {
     /// Calls `f` with the task whose id is `id`, if it is in the list,
     /// under its shard's lock (which keeps it alive). Walks one shard.
     pub(crate) fn find<R>(&self, id: u64, f: impl FnOnce(&Header) -> R) -> Option<R> {
-        let shard = self.shards[id as usize & self.mask].lock();
+        let shard = self.slot(id).lock.lock();
         let mut cursor = shard.head;
         while let Some(node) = cursor {
             // SAFETY: linked tasks are alive (the list holds a reference)
@@ -251,8 +279,8 @@ impl OwnedTasks {
     /// lock only while visiting that shard. `f` must be quick and must not
     /// touch the list.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Header)) {
-        for shard in self.shards.iter() {
-            let shard = shard.lock();
+        for slot in self.shards.iter() {
+            let shard = slot.lock.lock();
             let mut cursor = shard.head;
             while let Some(node) = cursor {
                 // SAFETY: linked tasks are alive (the list holds a

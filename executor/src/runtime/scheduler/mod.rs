@@ -59,9 +59,6 @@ pub(crate) struct Shared {
     pub(crate) monitor: Monitor,
     pub(crate) time: time::Driver,
     pub(crate) blocking: BlockingPool,
-    /// Tasks spawned from threads that are not this runtime's workers
-    /// (workers count their own spawns in their stats).
-    pub(crate) remote_spawns: CachePadded<std::sync::atomic::AtomicU64>,
     /// When the runtime was built (metrics' uptime and busy time).
     pub(crate) started: std::time::Instant,
     /// Microseconds since `started`, advanced by the monitor at each look
@@ -96,7 +93,6 @@ impl Shared {
             monitor: Monitor::new(),
             time: time::Driver::new(),
             blocking: BlockingPool::new(blocking),
-            remote_spawns: CachePadded::new(std::sync::atomic::AtomicU64::new(0)),
             started: std::time::Instant::now(),
             coarse_clock: CachePadded::new(std::sync::atomic::AtomicU64::new(0)),
             shutdown: AtomicBool::new(false),
@@ -139,21 +135,6 @@ impl Shared {
             self.micros_since_start(now),
             std::sync::atomic::Ordering::Relaxed,
         );
-    }
-
-    /// Counts a spawn for metrics: in the spawning worker's stats, or in
-    /// the shared counter from any other thread.
-    #[inline]
-    pub(crate) fn count_spawn(&self) {
-        context::with_worker(|worker| match worker {
-            Some(worker) if std::ptr::eq(&*worker.shared, self) => {
-                WorkerStats::add(&self.remotes[worker.index].stats.spawns, 1)
-            }
-            _ => {
-                self.remote_spawns
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        })
     }
 
     /// Rule 1 of the park protocol: wake a sleeper if nobody is searching.

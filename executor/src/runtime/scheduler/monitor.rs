@@ -44,22 +44,23 @@ impl Monitor {
     }
 }
 
-/// The blocked-worker watchdog's view of one worker (debug mode).
+/// The monitor's view of one worker at its last look.
 #[derive(Clone)]
 struct Watch {
     polls: u64,
+    /// The task in the poll (0 between polls).
     task: u64,
     /// When the monitor first saw the worker in this poll.
     since: Instant,
-    /// Set once this poll was reported as blocked: who it was, for the
-    /// slow-poll report when the poll returns.
+    /// Debug mode: set once this poll was reported as blocked; who it was,
+    /// for the slow-poll report when the poll returns.
     reported: Option<TaskLabel>,
 }
 
 /// The monitor thread's body.
 pub(crate) fn run(shared: Arc<Shared>) {
     let n = shared.remotes.len();
-    let mut last_polls = vec![u64::MAX; n];
+    let threshold = shared.config.debug.map(|d| d.slow_poll_threshold);
     let mut watches = vec![
         Watch {
             polls: u64::MAX,
@@ -96,46 +97,41 @@ pub(crate) fn run(shared: Arc<Shared>) {
             continue;
         }
         next_look = now + INTERVAL;
-        for (remote, last) in shared.remotes.iter().zip(last_polls.iter_mut()) {
-            let polls = WorkerStats::get(&remote.stats.polls);
-            let stuck = polls == *last;
-            *last = polls;
-            if stuck && (!remote.lifo.is_empty() || !remote.stealer.is_empty()) {
-                shared.notify_parked();
-            }
-        }
-        if let Some(debug) = &shared.config.debug {
-            watch_blocked(&shared, &mut watches, debug.slow_poll_threshold, now);
-        }
+        look(&shared, &mut watches, threshold, now);
     }
-    if let Some(debug) = &shared.config.debug {
+    if threshold.is_some() {
         // A last look on the way out: a reported poll that returned since
         // the previous look still gets its slow-poll report.
-        watch_blocked(
-            &shared,
-            &mut watches,
-            debug.slow_poll_threshold,
-            Instant::now(),
-        );
+        look(&shared, &mut watches, threshold, Instant::now());
     }
 }
 
-/// Debug mode's watchdog. A worker that has been inside the same poll (same
-/// poll count, same task) for longer than `threshold` is reported as
-/// blocked, once, while it still is; when that poll returns, it is reported
-/// again as a slow poll, with how long it took.
+/// One look at every worker.
 ///
-/// Durations are measured from the monitor's first sight of the poll, so
-/// they are up to one [`INTERVAL`] short, and a poll only slightly longer
-/// than `threshold` (by less than an interval) may go unreported. In
-/// exchange, the workers never read the clock for it.
-fn watch_blocked(shared: &Shared, watches: &mut [Watch], threshold: Duration, now: Instant) {
+/// A worker whose poll count has not moved since the last look is inside
+/// one long poll (or idle): work queued behind it is rescued by waking a
+/// sleeper to steal it.
+///
+/// In debug mode (`threshold` set), this is also the watchdog: a worker
+/// that has been inside the same poll (same poll count, same task) for
+/// longer than `threshold` is reported as blocked, once, while it still
+/// is; when that poll returns, it is reported again as a slow poll, with
+/// how long it took. Durations are measured from the monitor's first sight
+/// of the poll, so they are up to one [`INTERVAL`] short, and a poll only
+/// slightly longer than `threshold` (by less than an interval) may go
+/// unreported. In exchange, the workers never read the clock for it.
+fn look(shared: &Shared, watches: &mut [Watch], threshold: Option<Duration>, now: Instant) {
     for (index, (remote, watch)) in shared.remotes.iter().zip(watches.iter_mut()).enumerate() {
         let polls = WorkerStats::get(&remote.stats.polls);
         let task = remote.stats.current_task.load(Relaxed);
+        let no_new_poll = polls == watch.polls;
+        if no_new_poll && (!remote.lifo.is_empty() || !remote.stealer.is_empty()) {
+            shared.notify_parked();
+        }
         let stuck = now.saturating_duration_since(watch.since);
-        if task != 0 && polls == watch.polls && task == watch.task {
-            if watch.reported.is_none() && stuck >= threshold {
+        if no_new_poll && task == watch.task {
+            let blocked = task != 0 && threshold.is_some_and(|t| stuck >= t);
+            if blocked && watch.reported.is_none() {
                 watch.reported = Some(diagnostics::report_blocked_worker(
                     shared, index, task, stuck,
                 ));

@@ -26,8 +26,6 @@ pub(crate) struct WorkerStats {
     /// When the sleep in progress began, in nanoseconds since the runtime
     /// started, plus one; zero while awake.
     pub(crate) parked_since: AtomicU64,
-    /// Tasks spawned from this worker.
-    pub(crate) spawns: AtomicU64,
     /// The id of the task being polled, zero between polls. The monitor's
     /// blocked-worker watchdog and the task dump read it.
     pub(crate) current_task: AtomicU64,
@@ -43,7 +41,6 @@ impl WorkerStats {
             parks: AtomicU64::new(0),
             parked_nanos: AtomicU64::new(0),
             parked_since: AtomicU64::new(0),
-            spawns: AtomicU64::new(0),
             current_task: AtomicU64::new(0),
         }
     }
