@@ -50,6 +50,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// The target of every report, for filtering (`RUST_LOG=magpie::diagnostics=warn`).
+///
+/// ```
+/// // In a subscriber's filter, or an event-capturing layer:
+/// assert_eq!(magpie::runtime::diagnostics::TARGET, "magpie::diagnostics");
+/// ```
 pub const TARGET: &str = "magpie::diagnostics";
 
 /// Debug mode's settings.
@@ -198,6 +203,22 @@ pub(crate) fn report_alive_at_shutdown(shared: &Shared) {
 }
 
 /// What a task is doing at the moment of a [`Handle::tasks`] snapshot.
+///
+/// ```
+/// use magpie::runtime::TaskState;
+///
+/// let rt = magpie::Runtime::builder().worker_threads(1).build().unwrap();
+/// let (tx, rx) = std::sync::mpsc::channel::<()>();
+/// // A task inside a poll (blocking its worker until we send).
+/// let busy = rt.spawn(async move { rx.recv().unwrap() });
+/// while !rt.handle().tasks().iter().any(|t| t.id == busy.id()
+///     && t.state == TaskState::Running { worker: Some(0) })
+/// {
+///     std::thread::yield_now();
+/// }
+/// tx.send(()).unwrap();
+/// rt.block_on(busy).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskState {
@@ -226,6 +247,18 @@ impl fmt::Display for TaskState {
 }
 
 /// One live task in a [`Handle::tasks`] snapshot.
+///
+/// ```
+/// let rt = magpie::Runtime::new().unwrap();
+/// let task = magpie::task::Builder::new()
+///     .name("forever")
+///     .spawn_on(rt.handle(), std::future::pending::<()>());
+/// let info = rt.handle().tasks().into_iter().find(|t| t.id == task.id()).unwrap();
+/// assert_eq!(info.name.as_deref(), Some("forever"));
+/// assert!(info.location.file().ends_with(".rs"));
+/// assert!(!info.is_blocking);
+/// println!("{info}");
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TaskInfo {
@@ -270,6 +303,16 @@ impl fmt::Display for TaskInfo {
 
 /// One worker's counters in a [`RuntimeMetrics`] snapshot. Counters count
 /// since the runtime was built.
+///
+/// ```
+/// let rt = magpie::Runtime::builder().worker_threads(2).build().unwrap();
+/// rt.block_on(async { magpie::spawn(async {}).await.unwrap() });
+/// let m = rt.handle().metrics();
+/// for (i, w) in m.workers.iter().enumerate() {
+///     println!("worker {i}: {} polls, busy {:?}, parked: {}", w.polls, w.busy_time, w.is_parked);
+/// }
+/// assert!(m.workers.iter().map(|w| w.polls).sum::<u64>() >= 1);
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct WorkerMetrics {
@@ -294,6 +337,15 @@ pub struct WorkerMetrics {
 }
 
 /// A snapshot of a runtime's counters: [`Handle::metrics`].
+///
+/// ```
+/// let rt = magpie::Runtime::new().unwrap();
+/// let t = rt.spawn(async { 1 });
+/// assert_eq!(rt.block_on(t).unwrap(), 1);
+/// let m = rt.handle().metrics();
+/// assert_eq!(m.spawned_tasks, 1);
+/// assert_eq!(m.pending_timers, 0);
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct RuntimeMetrics {
