@@ -32,7 +32,33 @@ fn sleep_in_a_task_completes() {
 fn sleep_outside_the_workers_kicks_a_worker() {
     loom::model(|| {
         let rt = runtime();
-        rt.block_on(magpie::time::sleep(Duration::from_millis(1)));
+        let mut sleep = magpie::time::sleep(Duration::from_millis(1));
+        rt.block_on(&mut sleep);
+        assert!(sleep.is_elapsed());
+    });
+}
+
+/// The machine's speed must not reach a model. Here every other execution
+/// is made slow on purpose between building the runtime and creating the
+/// sleep (outside any runtime, as above). While deadlines read real time,
+/// the slow executions filed the 1 ms timer 64 or more 16 µs ticks after
+/// the wheel's start instead of 63, one level up the wheel, and loom
+/// aborted on the changed path ("Reached unexpected exploration state"):
+/// the flaky `sleep_outside_the_workers_kicks_a_worker`, made to fail
+/// every time. With the model's virtual clock, every execution files the
+/// same tick, and the sleep still completes.
+#[test]
+fn a_slow_machine_does_not_change_a_model() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
+    loom::model(|| {
+        let rt = runtime();
+        if EXECUTIONS.fetch_add(1, Ordering::Relaxed) % 2 == 1 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let mut sleep = magpie::time::sleep(Duration::from_millis(1));
+        rt.block_on(&mut sleep);
+        assert!(sleep.is_elapsed());
     });
 }
 

@@ -30,7 +30,7 @@
 //! will wake for it, or a kick is on its way to one (a `Parker` remembers an
 //! unpark that arrives before it parks).
 //!
-//! Under `cfg(loom)` there is no monitor and no clock: see [`Clock`].
+//! Under `cfg(loom)` there is no monitor and no real clock: see [`Clock`].
 
 use super::wheel::{Inserted, Key, Wheel};
 use crate::loom::sync::Mutex;
@@ -58,39 +58,22 @@ struct Inner {
     shutdown: bool,
 }
 
-/// The time source. Real time normally; under loom, a virtual clock that
-/// only moves when an idle worker jumps it to the next deadline (loom has
-/// no clock and its executions must be deterministic).
+/// The time source. Real time normally; under loom, the model's virtual
+/// clock ([`virtual_clock`]), which only moves when an idle worker jumps it
+/// to the next deadline (loom has no clock and its executions must be
+/// deterministic).
 pub(crate) struct Clock {
     start: Instant,
-    #[cfg(loom)]
-    virtual_nanos: std::sync::atomic::AtomicU64,
 }
 
 impl Clock {
     fn new() -> Clock {
-        Clock {
-            start: Instant::now(),
-            #[cfg(loom)]
-            virtual_nanos: std::sync::atomic::AtomicU64::new(0),
-        }
+        Clock { start: now() }
     }
 
-    #[cfg(not(loom))]
+    #[inline]
     pub(crate) fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn now(&self) -> Instant {
-        self.start + Duration::from_nanos(self.virtual_nanos.load(Ordering::SeqCst))
-    }
-
-    /// Loom only: moves virtual time forward to `to`.
-    #[cfg(loom)]
-    fn advance_to(&self, to: Instant) {
-        let nanos = to.saturating_duration_since(self.start).as_nanos() as u64;
-        self.virtual_nanos.fetch_max(nanos, Ordering::SeqCst);
+        now()
     }
 
     /// The tick containing `t` (rounded down: the tick that has begun).
@@ -325,7 +308,65 @@ impl Driver {
     /// instead of sleeping for it.
     #[cfg(loom)]
     pub(crate) fn advance_virtual_to(&self, deadline: Instant) {
-        self.clock.advance_to(deadline);
+        virtual_clock::advance_to(deadline);
+    }
+}
+
+/// The runtime's notion of "now": real time, or under loom the model's
+/// virtual clock.
+#[inline]
+pub(crate) fn now() -> Instant {
+    #[cfg(loom)]
+    {
+        virtual_clock::now()
+    }
+    #[cfg(not(loom))]
+    {
+        Instant::now()
+    }
+}
+
+/// Loom's clock: one virtual clock per model execution, shared by every
+/// runtime in it and by code outside any runtime (a `sleep` created before
+/// `block_on` is entered reads it too), so that no execution of a model
+/// reads real time. It starts at a fixed origin taken once per process and
+/// only moves forward, when an idle worker jumps it to the next deadline.
+///
+/// Reading real time in a model made it nondeterministic: the distance
+/// from a runtime's start to a deadline computed with `Instant::now()`
+/// decided the wheel level the timer landed on (a 1 ms sleep is 63 ticks of
+/// 16 µs, one short of the second level), so two executions of the same
+/// schedule took different paths and loom aborted with "unexpected
+/// exploration state".
+#[cfg(loom)]
+mod virtual_clock {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    /// The origin of virtual time: read from the real clock once per
+    /// process, and only ever used as an origin, never as a time.
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+
+    loom::lazy_static! {
+        /// Nanoseconds of virtual time since `ORIGIN`, in this execution.
+        /// A plain atomic: loom runs one thread at a time, so a read sees
+        /// the last advance in the schedule's order, deterministically.
+        static ref NANOS: AtomicU64 = AtomicU64::new(0);
+    }
+
+    fn origin() -> Instant {
+        *ORIGIN.get_or_init(Instant::now)
+    }
+
+    pub(super) fn now() -> Instant {
+        origin() + Duration::from_nanos(NANOS.load(Ordering::SeqCst))
+    }
+
+    pub(super) fn advance_to(to: Instant) {
+        let nanos =
+            u64::try_from(to.saturating_duration_since(origin()).as_nanos()).unwrap_or(u64::MAX);
+        NANOS.fetch_max(nanos, Ordering::SeqCst);
     }
 }
 

@@ -79,15 +79,9 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 }
 
 /// The current instant for relative deadlines: `Instant::now()`, except
-/// under loom, where time is the current runtime's virtual clock (real time
-/// would make a model's executions differ, which loom rejects, and would
-/// not move while the virtual clock jumps).
+/// under loom, where time is the model's virtual clock, in and outside a
+/// runtime (real time would make a model's executions differ, which loom
+/// rejects, and would not move while the virtual clock jumps).
 pub(crate) fn now() -> Instant {
-    #[cfg(loom)]
-    if let Some(now) =
-        crate::runtime::context::with_handle(|h| h.map(|h| h.shared.time.clock.now()))
-    {
-        return now;
-    }
-    Instant::now()
+    driver::now()
 }
