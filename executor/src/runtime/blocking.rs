@@ -107,8 +107,8 @@ impl BlockingPool {
     fn push(&self, shared: &Arc<Shared>, task: Notified) {
         let mut state = self.state.lock();
         if state.shutdown {
-            // The task was cancelled by the shutdown sweep (or is about to
-            // be): drop the entry, the sweep drops the closure.
+            // Closed: the task is cancelled by the shutdown sweep (or was):
+            // drop the entry, the sweep drops the closure.
             drop(state);
             drop(task);
             return;
@@ -149,19 +149,23 @@ impl BlockingPool {
         }
     }
 
-    /// Stops the pool: idle threads exit at once, busy ones when their
-    /// closure returns. Waits for every thread to exit, at most until
-    /// `deadline`; `allowed` threads (the caller's own) are not waited for.
-    /// Returns whether they all exited.
-    pub(crate) fn shutdown(&self, deadline: Option<Instant>, allowed: usize) -> bool {
+    /// Shutdown's close (see `runtime::lifecycle`): from here on nothing is
+    /// queued and nothing is popped; idle threads exit at once, busy ones
+    /// when their closure returns. The queued entries are dropped: their
+    /// tasks stay in the owned-tasks list, where the sweep cancels them.
+    pub(crate) fn close(&self) {
         let mut state = self.state.lock();
         state.shutdown = true;
         let queued: Vec<_> = state.queue.drain(..).collect();
         self.work.notify_all();
         drop(state);
-        // Entries left in the queue belong to tasks the shutdown sweep has
-        // cancelled: dropping them releases their references.
         drop(queued);
+    }
+
+    /// Waits for every thread to exit, at most until `deadline`; `allowed`
+    /// threads (the caller's own) are not waited for. Returns whether they
+    /// all exited.
+    pub(crate) fn wait_for_threads(&self, deadline: Option<Instant>, allowed: usize) -> bool {
         let mut state = self.state.lock();
         while state.threads > allowed {
             match deadline {
@@ -205,6 +209,10 @@ fn run_thread(shared: Arc<Shared>) {
     }
     let mut state = pool.state.lock();
     loop {
+        // Closed: pop nothing more (the sweep owns what was queued).
+        if state.shutdown {
+            break;
+        }
         if let Some(task) = state.queue.pop_front() {
             state.busy += 1;
             drop(state);
@@ -212,9 +220,6 @@ fn run_thread(shared: Arc<Shared>) {
             state = pool.state.lock();
             state.busy -= 1;
             continue;
-        }
-        if state.shutdown {
-            break;
         }
         state.idle += 1;
         let timed_out = pool

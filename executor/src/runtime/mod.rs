@@ -6,6 +6,7 @@ mod builder;
 pub(crate) mod context;
 pub mod diagnostics;
 mod handle;
+mod lifecycle;
 pub(crate) mod scheduler;
 mod shutdown;
 
@@ -14,9 +15,10 @@ pub use self::diagnostics::{RuntimeMetrics, TaskInfo, TaskState, WorkerMetrics};
 pub use self::handle::{Handle, SpawnError};
 pub use self::shutdown::{ShutdownReport, UnfinishedTask};
 
+use self::lifecycle::{ExitGuard, ExitLatch, Threads};
 use self::scheduler::worker::Worker;
 use self::scheduler::{Config, Shared};
-use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::sync::Arc;
 use crate::loom::thread;
 use crate::task::JoinHandle;
 use std::fmt;
@@ -43,9 +45,7 @@ use std::time::{Duration, Instant};
 /// ```
 pub struct Runtime {
     handle: Handle,
-    threads: Vec<thread::JoinHandle<()>>,
-    monitor: Option<thread::JoinHandle<()>>,
-    exits: Arc<ExitLatch>,
+    threads: Threads,
     shut_down: bool,
 }
 
@@ -98,9 +98,11 @@ impl Runtime {
         let exits = Arc::new(ExitLatch::new(n));
         let mut runtime = Runtime {
             handle: Handle::from_shared(shared.clone()),
-            threads: Vec::with_capacity(n),
-            monitor: None,
-            exits: exits.clone(),
+            threads: Threads {
+                workers: Vec::with_capacity(n),
+                monitor: None,
+                exits: exits.clone(),
+            },
             shut_down: false,
         };
         for (index, local) in locals.into_iter().enumerate() {
@@ -124,12 +126,12 @@ impl Runtime {
                 }
             });
             match spawned {
-                Ok(handle) => runtime.threads.push(handle),
+                Ok(handle) => runtime.threads.workers.push(handle),
                 Err(err) => {
                     // Workers that never started will never exit: count
                     // them out, then shut down what did start.
                     for _ in index..n {
-                        runtime.exits.count_down();
+                        runtime.threads.exits.count_down();
                     }
                     drop(runtime);
                     return Err(err);
@@ -142,7 +144,7 @@ impl Runtime {
                 .name("magpie-monitor".to_owned())
                 .spawn(move || scheduler::monitor::run(shared));
             match monitor {
-                Ok(handle) => runtime.monitor = Some(handle),
+                Ok(handle) => runtime.threads.monitor = Some(handle),
                 Err(err) => {
                     drop(runtime);
                     return Err(err);
@@ -270,38 +272,7 @@ impl Runtime {
         if std::mem::replace(&mut self.shut_down, true) {
             return ShutdownReport::default();
         }
-        let shared = &self.handle.shared;
-        shared.begin_shutdown();
-        // A runtime dropped on one of its own threads cannot wait for that
-        // thread: wait for the others only.
-        let on_own_worker =
-            context::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, shared)));
-        let on_own_blocking = blocking::is_blocking_thread_of(shared);
-        let workers_exited = self.exits.wait(on_own_worker as usize, deadline);
-        if shared.config.debug.is_some() {
-            diagnostics::report_alive_at_shutdown(shared);
-        }
-        let still_running = shared.shutdown_tasks();
-        let blocking_exited = shared.blocking.shutdown(deadline, on_own_blocking as usize);
-        let report = ShutdownReport::from_tasks(still_running);
-        if let Some(monitor) = self.monitor.take() {
-            // The monitor leaves its loop as soon as it sees the flag.
-            let _ = monitor.join();
-        }
-        if workers_exited && !on_own_worker {
-            for thread in self.threads.drain(..) {
-                let _ = thread.join();
-            }
-        } else {
-            // Leave the stuck (or current) workers detached.
-            self.threads.clear();
-        }
-        if blocking_exited && !on_own_blocking {
-            shared.blocking.join_threads();
-        } else {
-            shared.blocking.detach_threads();
-        }
-        report
+        lifecycle::shut_down(&self.handle.shared, &mut self.threads, deadline)
     }
 }
 
@@ -316,53 +287,6 @@ impl fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("handle", &self.handle)
             .finish_non_exhaustive()
-    }
-}
-
-/// Counts the worker threads that have not exited yet.
-struct ExitLatch {
-    remaining: Mutex<usize>,
-    cvar: Condvar,
-}
-
-impl ExitLatch {
-    fn new(n: usize) -> ExitLatch {
-        ExitLatch {
-            remaining: Mutex::new(n),
-            cvar: Condvar::new(),
-        }
-    }
-
-    fn count_down(&self) {
-        let mut remaining = self.remaining.lock();
-        *remaining -= 1;
-        self.cvar.notify_all();
-    }
-
-    /// Waits until at most `allowed` workers remain, or the deadline passes.
-    /// Returns whether the count was reached.
-    fn wait(&self, allowed: usize, deadline: Option<Instant>) -> bool {
-        let mut remaining = self.remaining.lock();
-        while *remaining > allowed {
-            match deadline {
-                None => self.cvar.wait(&mut remaining),
-                Some(deadline) => {
-                    if self.cvar.wait_until(&mut remaining, deadline).timed_out() {
-                        return *remaining <= allowed;
-                    }
-                }
-            }
-        }
-        true
-    }
-}
-
-/// Counts a worker thread out when it exits, even by a panic.
-struct ExitGuard(Arc<ExitLatch>);
-
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        self.0.count_down();
     }
 }
 

@@ -206,8 +206,20 @@ impl RawTask {
 
     /// Consumes one reference (taken by the caller via a state transition)
     /// and submits the task to its scheduler.
+    ///
+    /// The caller must hold a reference of its own besides the one it
+    /// passes, until this returns: `Schedule::schedule` runs with `&self`
+    /// pointing into the task's allocation (the scheduler is stored there),
+    /// and once the entry is queued a worker may run the task to completion
+    /// and release the entry's reference before `schedule` returns. The
+    /// caller's reference keeps the allocation, and so the scheduler and
+    /// the runtime it points to, alive until then. Every caller does: a
+    /// `JoinHandle` (spawn, cancel), a waker (wake by reference, or by
+    /// value, which releases its reference only afterwards) and the worker
+    /// re-queueing a task woken during its poll (its run-queue reference).
     pub(crate) fn schedule(self, is_yield: bool) {
-        // SAFETY: the caller passes the reference it holds to the scheduler.
+        // SAFETY: the caller passes the reference it took for the entry to
+        // the scheduler, and holds another one across the call (see above).
         unsafe { (self.vtable().schedule)(self.ptr, is_yield) }
     }
 
@@ -392,16 +404,32 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         result
     }
 
-    /// Moves the future out of the stage and drops it, catching a panic from
-    /// its destructor. Called with `RUNNING` set by this thread.
+    /// Drops the future where it lies, catching a panic from its
+    /// destructor, and leaves the stage `Consumed`. Called with `RUNNING`
+    /// set by this thread.
+    ///
+    /// In place, never moved out first: the future is pinned, and `Pin`'s
+    /// contract is that a pinned value is dropped at its address. Futures
+    /// rely on it: a primitive's waiter node lives inside the future, linked
+    /// into a wait list by address, and its destructor unlinks it and hands
+    /// on a wakeup it was granted by comparing addresses. Dropped from a
+    /// copy on the stack, a cancelled waiter failed to recognise itself as
+    /// the head of its list, so the wakeup it held was lost (waiters asleep
+    /// while the lock was free), and the list kept pointers into the task.
     fn drop_future(&self) -> std::thread::Result<()> {
-        // SAFETY: we own `RUNNING`; the value is moved out first so a
-        // panicking destructor cannot leave the stage half-dropped.
-        let stage = self
-            .cell()
-            .stage
-            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
-        panic::catch_unwind(AssertUnwindSafe(move || drop(stage)))
+        self.cell().stage.with_mut(|stage| {
+            // SAFETY: we own `RUNNING`, so nobody else touches the stage.
+            // `drop_in_place` runs the future's destructor at its pinned
+            // address; if it panics, unwinding still drops the rest of the
+            // value, so afterwards the slot holds a dropped value either
+            // way, which `write` overwrites without reading or dropping it.
+            let dropped = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+                std::ptr::drop_in_place(stage)
+            }));
+            // SAFETY: see above: the slot's old value is dropped.
+            unsafe { std::ptr::write(stage, Stage::Consumed) };
+            dropped
+        })
     }
 
     fn run(self) {
@@ -422,9 +450,15 @@ impl<F: Future, S: Schedule> Harness<F, S> {
                         debug_assert!(!dealloc);
                     }
                     ToIdle::Rescheduled => {
+                        // The transition took the new entry's reference; our
+                        // run-queue reference keeps the task alive while the
+                        // scheduler (which lives in it) queues the entry,
+                        // which another worker may steal and complete
+                        // before `schedule` returns.
                         self.cell()
                             .scheduler
                             .schedule(Notified::from_raw(self.raw()), true);
+                        self.raw().drop_reference();
                     }
                     ToIdle::Cancel => self.cancel_and_complete(true),
                 }
@@ -654,7 +688,12 @@ unsafe fn run<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>, is_yield: bool) {
-    // SAFETY: the vtable is only installed on a `Cell<F, S>`.
+    // SAFETY: the vtable is only installed on a `Cell<F, S>`. The `&S`
+    // formed below (the `&self` of `Schedule::schedule`) points into the
+    // allocation and must stay valid for the whole call, after the entry
+    // it is given has been queued and perhaps run to completion elsewhere:
+    // `RawTask::schedule`'s caller holds a second reference until we
+    // return, so the allocation is not freed under it.
     let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
     harness
         .cell()
@@ -796,7 +835,13 @@ unsafe fn waker_clone(ptr: *const ()) -> RawWaker {
 unsafe fn waker_wake(ptr: *const ()) {
     let raw = header_raw(ptr);
     match raw.header().state.transition_to_scheduled_by_val() {
-        ToScheduled::Submit => raw.schedule(false),
+        ToScheduled::Submit => {
+            // The transition took the entry's reference and left ours: it
+            // keeps the task alive until the entry is queued (see
+            // `RawTask::schedule`), then it is released.
+            raw.schedule(false);
+            raw.drop_reference();
+        }
         ToScheduled::Nothing => {}
         // SAFETY: the waker's reference was the last one.
         ToScheduled::Dealloc => unsafe { (raw.vtable().dealloc)(raw.ptr) },

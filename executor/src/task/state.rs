@@ -161,8 +161,10 @@ pub(crate) enum ToIdle {
     /// Nobody woke the task: the run-queue reference was released; if this
     /// was the last reference the caller must deallocate.
     Idle { dealloc: bool },
-    /// The task was woken while it ran: re-queue it (yield semantics); the
-    /// caller's run-queue reference is reused.
+    /// The task was woken while it ran: re-queue it (yield semantics). A
+    /// reference for the new entry was taken; the caller still holds its
+    /// own, which keeps the task alive while it queues the entry, and
+    /// releases it afterwards.
     Rescheduled,
     /// Cancellation was requested while it ran: `RUNNING` is kept, drop the
     /// future now.
@@ -172,7 +174,8 @@ pub(crate) enum ToIdle {
 /// What a waker must do after marking the task scheduled.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ToScheduled {
-    /// Put the task in a run queue (a reference for the entry is held).
+    /// Put the task in a run queue (a reference for the entry was taken;
+    /// the caller's own reference must outlive the call that queues it).
     Submit,
     /// Nothing: it is already queued, running (it will be re-queued) or
     /// complete.
@@ -209,12 +212,19 @@ impl State {
     }
 
     /// A worker popped a run-queue entry: `SCHEDULED -> RUNNING`.
+    ///
+    /// An entry is only honoured while the task is scheduled and nobody
+    /// owns its future. Anything else means the entry is stale: the
+    /// shutdown sweep claimed `RUNNING` on the queued task (and is dropping
+    /// its future right now, or did and set `COMPLETE`) while the entry sat
+    /// in a queue that a worker past the shutdown deadline, or a blocking
+    /// thread, still pops. Such an entry only releases its reference; the
+    /// word is not touched, so no second owner of the future can appear.
     pub(crate) fn transition_to_running(&self) -> ToRunning {
         self.update(|s| {
-            if s.is_complete() {
+            if !s.is_scheduled() || !s.is_idle() {
                 return (None, ToRunning::Stale);
             }
-            debug_assert!(s.is_scheduled() && !s.is_running(), "{s:?}");
             let next = (s.0 & !SCHEDULED) | RUNNING;
             let action = if s.is_cancelled() {
                 ToRunning::Cancel
@@ -234,8 +244,9 @@ impl State {
                 return (None, ToIdle::Cancel);
             }
             if s.is_scheduled() {
-                // Keep the run-queue reference for the new entry.
-                return (Some(s.0 & !RUNNING), ToIdle::Rescheduled);
+                // A reference for the new entry; the caller keeps its own
+                // until the entry is queued.
+                return (Some((s.0 & !RUNNING) + REF_ONE), ToIdle::Rescheduled);
             }
             debug_assert!(s.ref_count() >= 1);
             let next = (s.0 & !RUNNING) - REF_ONE;
@@ -251,9 +262,13 @@ impl State {
     /// The future is gone and the output stored: `RUNNING -> COMPLETE`.
     /// Returns the snapshot before the transition (its `JOIN_INTEREST` and
     /// `JOIN_WAKER` bits decide who drops the output and who is woken).
+    ///
+    /// Idempotent by construction: it clears `RUNNING` and sets `COMPLETE`
+    /// whatever they were (an `xor` would flip `COMPLETE` back off if it
+    /// were ever applied twice). Only the owner of `RUNNING` calls it, and
+    /// `transition_to_running` makes that owner unique.
     pub(crate) fn transition_to_complete(&self) -> Snapshot {
-        // RUNNING is set and COMPLETE clear, so xor flips both.
-        let prev = Snapshot(self.0.fetch_xor(RUNNING | COMPLETE, AcqRel));
+        let prev = self.update(|s| (Some((s.0 & !RUNNING) | COMPLETE), s));
         debug_assert!(prev.is_running() && !prev.is_complete(), "{prev:?}");
         prev
     }
@@ -273,8 +288,12 @@ impl State {
     }
 
     /// `wake` (by value): like [`Self::transition_to_scheduled_by_ref`], but
-    /// the waker's own reference becomes the run-queue entry's, or is
-    /// released.
+    /// the waker's own reference is released here when there is nothing to
+    /// submit. On `Submit` a reference for the entry is taken and the
+    /// waker's is kept: the caller releases it once the entry is queued, so
+    /// that the task (and the scheduler inside it) outlives the call to
+    /// `Schedule::schedule` even if a worker runs the entry to completion
+    /// meanwhile.
     pub(crate) fn transition_to_scheduled_by_val(&self) -> ToScheduled {
         self.update(|s| {
             if !s.is_idle() || s.is_scheduled() {
@@ -290,7 +309,7 @@ impl State {
                 };
                 return (Some(next), action);
             }
-            (Some(s.0 | SCHEDULED), ToScheduled::Submit)
+            (Some((s.0 | SCHEDULED) + REF_ONE), ToScheduled::Submit)
         })
     }
 
@@ -501,7 +520,8 @@ mod tests {
         assert_eq!(st.transition_to_scheduled_by_ref(), ToScheduled::Nothing);
         assert_eq!(st.transition_to_idle(), ToIdle::Rescheduled);
         assert!(st.load().is_scheduled());
-        assert_eq!(st.load().ref_count(), 3);
+        // The new entry's reference; the worker then releases its own.
+        assert_eq!(st.load().ref_count(), 4);
     }
 
     #[test]
@@ -532,6 +552,30 @@ mod tests {
         assert!(!st.transition_to_cancelled());
         assert_eq!(st.transition_to_idle(), ToIdle::Cancel);
         assert!(st.load().is_running());
+    }
+
+    #[test]
+    fn entry_popped_while_the_sweep_owns_the_future_is_stale() {
+        let st = State::new();
+        assert!(st.transition_to_shutdown());
+        let before = st.load();
+        // The queued entry is popped while the sweep drops the future.
+        assert_eq!(st.transition_to_running(), ToRunning::Stale);
+        assert_eq!(st.load(), before, "a stale entry leaves the word alone");
+        let prev = st.transition_to_complete();
+        assert!(prev.is_running() && !prev.is_complete());
+        assert!(st.load().is_complete() && !st.load().is_running());
+    }
+
+    #[test]
+    fn wake_by_val_submit_keeps_the_wakers_reference() {
+        let st = State::new();
+        st.transition_to_running();
+        st.transition_to_idle();
+        st.ref_inc(); // the waker
+        let before = st.load().ref_count();
+        assert_eq!(st.transition_to_scheduled_by_val(), ToScheduled::Submit);
+        assert_eq!(st.load().ref_count(), before + 1);
     }
 
     #[test]

@@ -24,10 +24,10 @@ use self::stats::WorkerStats;
 use self::worker::LifoSlot;
 use crate::loom::CachePadded;
 use crate::loom::sync::Arc;
-use crate::loom::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::runtime::blocking::{BlockingConfig, BlockingPool};
 use crate::runtime::context;
 use crate::runtime::diagnostics::{self, DebugConfig};
+use crate::runtime::lifecycle::{self, Lifecycle};
 use crate::task::{Header, Notified, OwnedTasks, RawTask, Schedule};
 use crate::time;
 
@@ -64,7 +64,8 @@ pub(crate) struct Shared {
     /// Microseconds since `started`, advanced by the monitor at each look
     /// and by workers waking up: debug mode's cheap clock.
     pub(crate) coarse_clock: CachePadded<std::sync::atomic::AtomicU64>,
-    shutdown: AtomicBool,
+    /// Running, closed or swept: owned by `runtime::lifecycle`.
+    pub(crate) lifecycle: Lifecycle,
 }
 
 impl Shared {
@@ -93,35 +94,28 @@ impl Shared {
             monitor: Monitor::new(),
             time: time::Driver::new(),
             blocking: BlockingPool::new(blocking),
-            started: std::time::Instant::now(),
+            started: crate::time::now(),
             coarse_clock: CachePadded::new(std::sync::atomic::AtomicU64::new(0)),
-            shutdown: AtomicBool::new(false),
+            lifecycle: Lifecycle::new(),
         });
         (shared, locals)
     }
 
+    /// True once shutdown has begun (see `runtime::lifecycle`).
+    #[inline]
     pub(crate) fn is_shutdown(&self) -> bool {
-        self.shutdown.load(Ordering::Acquire)
+        self.lifecycle.is_closed()
     }
 
     /// Schedules from a thread that is not one of this runtime's workers.
     pub(crate) fn schedule_remote(&self, task: Notified) {
         self.injector.push(task);
-        // `notify_parked` starts with a `SeqCst` fence (see `idle.rs`); it
-        // also orders the push before the shutdown check below.
+        // `notify_parked` starts with a `SeqCst` fence (see `idle.rs`),
+        // which also orders the push before the lifecycle's check of the
+        // flag: a push racing the shutdown sweep is drained by whichever
+        // side comes second (see `runtime::lifecycle`).
         self.notify_parked();
-        if self.is_shutdown() {
-            // The push may have come after the shutdown sweep drained the
-            // injector: a waker that marked an idle task scheduled just
-            // before the sweep cancelled it, or a spawn that was linked
-            // into the owned list just before it closed. Nobody would ever
-            // pop that entry, and its reference would keep the task and
-            // this runtime alive forever. Drain it here. The fence above
-            // and the one in `begin_shutdown` make this a store-buffering
-            // pair: either this load sees the flag, or the sweep's drain
-            // (which comes after `begin_shutdown`'s fence) sees the push.
-            self.drain_injector();
-        }
+        lifecycle::after_remote_push(self);
     }
 
     /// Microseconds from `started` to `now`.
@@ -175,59 +169,6 @@ impl Shared {
             || !self.injector.is_empty();
         if pending {
             self.notify_parked();
-        }
-    }
-
-    /// Stops the workers: they leave their loops after the poll they are in.
-    /// New spawns are refused from here on.
-    pub(crate) fn begin_shutdown(&self) {
-        self.shutdown.store(true, Ordering::Release);
-        // Pairs with the fence in `schedule_remote` (via `notify_parked`):
-        // a push that does not see the flag is seen by the injector drain
-        // in `shutdown_tasks`.
-        fence(Ordering::SeqCst);
-        for remote in self.remotes.iter() {
-            remote.parker.unpark();
-        }
-        self.monitor.parker.unpark();
-    }
-
-    /// Shutdown, after the workers stopped (or were given up on): cancels
-    /// every task that is not running (dropping its future here), then drops
-    /// the injector's entries. Nothing new can be queued afterwards (only
-    /// an idle, unfinished task can be, and none remains), but a waker or
-    /// a spawn that got its task scheduled before the sweep may push it
-    /// after the drain: `schedule_remote` drains that entry itself.
-    ///
-    /// Returns the tasks that were running (in a stuck poll, or a blocking
-    /// closure), each with a reference: they are marked cancelled and
-    /// finish when their poll returns.
-    pub(crate) fn shutdown_tasks(&self) -> Vec<RawTask> {
-        let mut running = Vec::new();
-        self.owned.close_and_drain(|task| {
-            task.shutdown();
-            if task.header().state.load().is_complete() {
-                // The list's reference, handed to us by the drain.
-                task.drop_reference();
-            } else {
-                running.push(task);
-            }
-        });
-        // Every task's future is gone, and with it every sleep it owned;
-        // timers held elsewhere now panic instead of waiting forever.
-        self.time.shutdown();
-        self.drain_injector();
-        running
-    }
-
-    /// Drops every entry in the injector (shutdown only).
-    fn drain_injector(&self) {
-        loop {
-            match self.injector.pop() {
-                queue::Stolen::Task(task) => drop(task),
-                queue::Stolen::Empty => break,
-                queue::Stolen::Retry => crate::loom::hint::spin_loop(),
-            }
         }
     }
 }

@@ -35,7 +35,6 @@ use crate::runtime::context;
 use crate::task::{Header, Notified, RawTask};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
 
 /// Consecutive polls from the LIFO slot before it spills to the deque.
 pub(crate) const MAX_LIFO_POLLS: u32 = if IS_LOOM { 1 } else { 3 };
@@ -247,7 +246,13 @@ impl Worker {
         let stats = &self.remote().stats;
         Self::poll(stats, task);
         let mut lifo_polls = 0;
-        while let Some(task) = self.lifo().take() {
+        // The lifecycle flag is checked before every poll, these included:
+        // a worker whose poll outlived the shutdown deadline starts no
+        // other (see `runtime::lifecycle`).
+        while !self.shared.is_shutdown() {
+            let Some(task) = self.lifo().take() else {
+                break;
+            };
             if lifo_polls == MAX_LIFO_POLLS {
                 self.local.push(task);
                 self.shared.notify_parked();
@@ -319,7 +324,7 @@ impl Worker {
         core.is_searching = false;
         let stats = &self.remote().stats;
         WorkerStats::add(&stats.parks, 1);
-        let parked_at = Instant::now();
+        let parked_at = crate::time::now();
         let since_start = parked_at.saturating_duration_since(shared.started);
         stats.parked_since.store(
             u64::try_from(since_start.as_nanos()).unwrap_or(u64::MAX - 1) + 1,
@@ -327,7 +332,7 @@ impl Worker {
         );
         self.sleep(core);
         stats.parked_since.store(0, Relaxed);
-        let now = Instant::now();
+        let now = crate::time::now();
         shared.advance_coarse_clock(now);
         let slept =
             u64::try_from(now.saturating_duration_since(parked_at).as_nanos()).unwrap_or(u64::MAX);
