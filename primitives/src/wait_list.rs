@@ -48,7 +48,10 @@
 //! 2. A linked node is pinned: linking takes the node from a pinned
 //!    [`Waiting`], and a node that is dropped while still linked aborts the
 //!    process (it cannot happen unless a primitive forgets to cancel; the
-//!    check makes that bug loud instead of a use-after-free).
+//!    check makes that bug loud instead of a use-after-free). So does a
+//!    linked node that its owner reaches at another address than the one
+//!    it was linked at: the future was moved after it was pinned, which
+//!    only a broken executor does ([`moved_while_linked`]).
 //! 3. Nobody forms a `&mut` to a node. Nodes are reached through shared
 //!    references or raw pointers; their mutable parts sit in an
 //!    [`UnsafeCell`] that is only borrowed for the duration of one access,
@@ -126,7 +129,15 @@ use crate::loom::sync::{Mutex, MutexGuard};
 pub(crate) const WAITERS: usize = 1;
 
 /// A waiter bypassed this many times is starving.
-pub(crate) const MAX_BYPASS: u32 = if IS_LOOM { 1 } else { 8 };
+///
+/// Loom shrinks it but keeps it above 1: with 1, every bypass made the
+/// waiter starving at once, so the models never took the production path
+/// in which a bypassed waiter goes back to sleep *unreserved* and is woken
+/// again by the next release (issue 11: 46 models passed while the
+/// eventual hand-over lost wakeups). With 2, the first bypass takes that
+/// path and the second the starving one. Loom constants may shrink sizes;
+/// they must never make a branch that production takes unreachable.
+pub(crate) const MAX_BYPASS: u32 = if IS_LOOM { 2 } else { 8 };
 
 /// A waiter that has waited this long and is then bypassed is starving.
 #[cfg(not(loom))]
@@ -166,6 +177,10 @@ pub(crate) struct Node {
 }
 
 struct Fields {
+    /// Where the node was when it was linked: the address the list's links
+    /// hold. A linked node found anywhere else was moved (see
+    /// [`moved_while_linked`]).
+    at: NonNull<Node>,
     prev: Link,
     next: Link,
     waker: Option<Waker>,
@@ -599,6 +614,7 @@ impl<'a, D> Locked<'a, D> {
             (line.id(), line.tail)
         };
         let fields = Fields {
+            at: node,
             prev: tail,
             next: None,
             waker: Some(waker.clone()),
@@ -840,8 +856,41 @@ impl<'a, D> Locked<'a, D> {
 /// `me` is linked in `line`. If it is, neither the status nor the line's
 /// identity can change while we hold the lock; if it is linked elsewhere,
 /// `list` names the other line (or 0 if it is being unlinked there now).
+///
+/// The caller holds `line`'s lock. Aborts if `me` is a linked node that
+/// is no longer where it was linked (see [`moved_while_linked`]).
 fn is_linked_in(line: &Line, me: &Waiter<'_>) -> bool {
-    me.node.status.load(Acquire) == WAITING && me.node.list.load(Relaxed) == line.id()
+    if me.node.status.load(Acquire) != WAITING || me.node.list.load(Relaxed) != line.id() {
+        return false;
+    }
+    // SAFETY: the node says it is linked in `line`, whose lock the caller
+    // holds, so its fields are ours to read (invariant 1). If it was moved
+    // (bitwise) while linked, these are the fields of the copy, which is
+    // `me`'s own memory: still readable, and what the check is about.
+    let at = unsafe { me.node.fields(|f| f.at) };
+    if at != me.addr() {
+        moved_while_linked();
+    }
+    true
+}
+
+/// A linked node was moved: the list's links still point at its old
+/// address, which its owner no longer owns. This is never the primitive's
+/// doing: a pinned future was moved after it was polled, most likely by an
+/// executor that moves a future out of its task before dropping it (what
+/// magpie's task harness did; issue 11). Unlinking the copy would splice
+/// the list around memory that may be reused by now, and skipping it would
+/// lose the node's place (a lost wakeup): neither is safe, so stop loudly,
+/// as for a node dropped while linked (invariant 2).
+#[cold]
+#[inline(never)]
+fn moved_while_linked() -> ! {
+    eprintln!(
+        "magpie-sync: a waiter node was moved while linked in a wait list: a pinned \
+         future was moved after it was polled (an executor moving a future out of \
+         its task before dropping it breaks the `Pin` contract); aborting"
+    );
+    std::process::abort();
 }
 
 /// A linked node seen through the lock: the head of the list, or the
