@@ -52,10 +52,30 @@
 //!    linked node that its owner reaches at another address than the one
 //!    it was linked at: the future was moved after it was pinned, which
 //!    only a broken executor does ([`moved_while_linked`]).
-//! 3. Nobody forms a `&mut` to a node. Nodes are reached through shared
-//!    references or raw pointers; their mutable parts sit in an
+//! 3. This module never forms a `&mut` to a node. Nodes are reached
+//!    through shared references (`&Node`, in a [`Waiter`]) or raw pointers
+//!    (the links, [`NodeMut`]), both derived from a shared reference, and
+//!    every part of a node is interior-mutable (atomics, and an
 //!    [`UnsafeCell`] that is only borrowed for the duration of one access,
-//!    under invariant 1.
+//!    under invariant 1), so writes through those pointers are allowed
+//!    while the shared references live.
+//!
+//!    A `&mut` that *covers* a node does exist, and cannot be avoided: the
+//!    `Pin<&mut Self>` of `Future::poll` on the future the node lives in
+//!    (and on every future that contains it, up to the executor's task),
+//!    and the `&mut self` of `Drop`. While one lives, other threads may
+//!    write the node through the links (a releaser stores an outcome,
+//!    relinks a neighbour, takes the waker). This is sound only because a
+//!    node is `!Unpin` (its `PhantomPinned`), which makes every future
+//!    containing it `!Unpin`, and Rust does not treat a `&mut` to a
+//!    `!Unpin` type as unique: it emits no `noalias` for it, and Miri's
+//!    Stacked and Tree Borrows do not give it a unique tag (the
+//!    `UnsafePinned` RFC 3467 is to make this rule explicit). Every such
+//!    `&mut` is named in a `SAFETY` comment ([`Waiting::poll`], `Drop for
+//!    Waiting`, `wait_future!`); none of them is used to read or write the
+//!    node: each is turned at once into `&Node` and `&mut` to the
+//!    operation (which no other thread touches). Removing `PhantomPinned`
+//!    from [`Node`] would make all of this undefined behaviour.
 //! 4. The `WAITERS` bit of the state word is set if and only if the list is
 //!    non-empty. It is changed only with the lock held, and it is set by the
 //!    same compare-and-swap that re-checks the condition the waiter is
@@ -173,6 +193,10 @@ pub(crate) struct Node {
     /// Accessed under invariant 1; initialised from the first link on
     /// (the status is `FRESH` until then).
     fields: UnsafeCell<MaybeUninit<Fields>>,
+    /// Makes the node, and every future that contains it, `!Unpin`. Not
+    /// only for pinning: the `&mut` that `Future::poll` and `Drop` form
+    /// over a node other threads write is sound only for a `!Unpin` type
+    /// (invariant 3). Never remove it.
     _pinned: PhantomPinned,
 }
 
@@ -1147,9 +1171,21 @@ impl<O: WaitOp> Waiting<O> {
         // SAFETY: we never move out of `self`; the node stays where it is
         // until `drop`, which is what pinning promises (invariant 2). `op` is
         // not structurally pinned and is only borrowed.
+        //
+        // Aliasing (invariant 3): `this` is a `&mut Waiting` covering the
+        // node, which other threads may write through the list's raw
+        // pointers while it lives (an outcome, a neighbour's link, the
+        // waker). That is allowed only because `Waiting` is `!Unpin` (the
+        // node's `PhantomPinned`): a `&mut` to a `!Unpin` type is not
+        // assumed unique. `this` is split at once into `&this.node`, a
+        // shared reference (all of the node is interior-mutable, so the
+        // concurrent writes are fine under it; it lives for this poll and
+        // keeps the node borrowed, not moved), and `&mut this.op`, which
+        // only this future touches; `this` itself is not used again.
         let this = unsafe { self.get_unchecked_mut() };
-        let mut me = Waiter { node: &this.node };
-        this.op.poll(&mut me, cx)
+        let (node, op) = (&this.node, &mut this.op);
+        let mut me = Waiter { node };
+        op.poll(&mut me, cx)
     }
 }
 
@@ -1157,10 +1193,20 @@ impl<O: WaitOp> Drop for Waiting<O> {
     #[inline]
     fn drop(&mut self) {
         // The node is dropped in place right after this, so it is still
-        // pinned here if it ever was.
-        let mut me = Waiter { node: &self.node };
+        // pinned here if it ever was (a linked node that was moved is
+        // caught by `is_linked_in` when `cancel` looks for it).
+        //
+        // Aliasing (invariant 3): `self` is a `&mut Waiting` covering a node
+        // that may still be linked, so other threads may write it through
+        // the list's raw pointers until `cancel` unlinks it under the lock
+        // (or observes that a releaser did). As in `poll`, this relies on
+        // `Waiting` being `!Unpin`, and `self` is split at once into a
+        // shared `&self.node` (interior-mutable, alive until `cancel`
+        // returns) and `&mut self.op` (touched by nobody else).
+        let (node, op) = (&self.node, &mut self.op);
+        let mut me = Waiter { node };
         if me.status() != Status::Idle {
-            self.op.cancel(&mut me);
+            op.cancel(&mut me);
         }
     }
 }
@@ -1217,6 +1263,14 @@ macro_rules! wait_future {
                 // `wait_future!` in `wait_list.rs`) has no other field, no
                 // `Drop` impl and no `Unpin` impl, and nothing moves `inner`
                 // out of a pinned `Self`.
+                //
+                // Aliasing: the closure forms `&mut f.inner`, a `&mut
+                // Waiting` covering a waiter node that other threads may
+                // write through raw pointers while it lives. It is only
+                // passed on, pinned, to `Waiting::poll`, which turns it into
+                // a shared `&Node` at once; it is sound because `Waiting`
+                // (and so this type) is `!Unpin` (see invariant 3 in
+                // `wait_list.rs`): `&mut` to a `!Unpin` type is not unique.
                 let inner = unsafe { self.map_unchecked_mut(|f| &mut f.inner) };
                 inner.poll(cx)
             }
