@@ -117,3 +117,25 @@ impl Gate {
         std::future::poll_fn(|cx| self.poll_open(cx)).await
     }
 }
+
+/// Awaits `fut`, setting `pending` the first time a poll of it returns
+/// `Pending` (a primitive's future is then waiting in its line).
+///
+/// `fut` is pinned *inside* the returned future, not boxed: a runtime that
+/// moves a task's future moves `fut` with it, which is what the models of
+/// cancellation on magpie's runtime must see (issue 11: a task harness that
+/// moved a future out of its task before dropping it moved a linked waiter
+/// node; the models that boxed their futures could not notice).
+pub async fn set_when_pending<F: Future>(fut: F, pending: &magpie_sync::Event) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut set = false;
+    std::future::poll_fn(|cx| {
+        let poll = fut.as_mut().poll(cx);
+        if poll.is_pending() && !set {
+            set = true;
+            pending.set();
+        }
+        poll
+    })
+    .await
+}

@@ -87,17 +87,23 @@ fn set_clear_set_racing_a_fresh_waiter() {
 }
 
 /// `clear` on an event that is not set, racing a waiter's registration,
-/// then `set`: `clear` must not make `set` miss the waiter.
+/// then `set`: `clear` must not make `set` miss the waiter (a miss is a
+/// deadlock), and the waiter must not return before `set` (nothing clears
+/// the event after it, so a waiter that returns sees it set).
 #[test]
 fn clear_racing_a_waiter_then_set() {
     loom::model(|| {
         let event = Arc::new(Event::new());
         let waiter = {
             let event = event.clone();
-            thread::spawn(move || block_on(event.wait()))
+            thread::spawn(move || {
+                block_on(event.wait());
+                assert!(event.is_set(), "the waiter returned before `set`");
+            })
         };
         event.clear();
         event.set();
         waiter.join().unwrap();
+        assert!(event.is_set());
     });
 }

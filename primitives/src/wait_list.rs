@@ -48,11 +48,34 @@
 //! 2. A linked node is pinned: linking takes the node from a pinned
 //!    [`Waiting`], and a node that is dropped while still linked aborts the
 //!    process (it cannot happen unless a primitive forgets to cancel; the
-//!    check makes that bug loud instead of a use-after-free).
-//! 3. Nobody forms a `&mut` to a node. Nodes are reached through shared
-//!    references or raw pointers; their mutable parts sit in an
+//!    check makes that bug loud instead of a use-after-free). So does a
+//!    linked node that its owner reaches at another address than the one
+//!    it was linked at: the future was moved after it was pinned, which
+//!    only a broken executor does ([`moved_while_linked`]).
+//! 3. This module never forms a `&mut` to a node. Nodes are reached
+//!    through shared references (`&Node`, in a [`Waiter`]) or raw pointers
+//!    (the links, [`NodeMut`]), both derived from a shared reference, and
+//!    every part of a node is interior-mutable (atomics, and an
 //!    [`UnsafeCell`] that is only borrowed for the duration of one access,
-//!    under invariant 1.
+//!    under invariant 1), so writes through those pointers are allowed
+//!    while the shared references live.
+//!
+//!    A `&mut` that *covers* a node does exist, and cannot be avoided: the
+//!    `Pin<&mut Self>` of `Future::poll` on the future the node lives in
+//!    (and on every future that contains it, up to the executor's task),
+//!    and the `&mut self` of `Drop`. While one lives, other threads may
+//!    write the node through the links (a releaser stores an outcome,
+//!    relinks a neighbour, takes the waker). This is sound only because a
+//!    node is `!Unpin` (its `PhantomPinned`), which makes every future
+//!    containing it `!Unpin`, and Rust does not treat a `&mut` to a
+//!    `!Unpin` type as unique: it emits no `noalias` for it, and Miri's
+//!    Stacked and Tree Borrows do not give it a unique tag (the
+//!    `UnsafePinned` RFC 3467 is to make this rule explicit). Every such
+//!    `&mut` is named in a `SAFETY` comment ([`Waiting::poll`], `Drop for
+//!    Waiting`, `wait_future!`); none of them is used to read or write the
+//!    node: each is turned at once into `&Node` and `&mut` to the
+//!    operation (which no other thread touches). Removing `PhantomPinned`
+//!    from [`Node`] would make all of this undefined behaviour.
 //! 4. The `WAITERS` bit of the state word is set if and only if the list is
 //!    non-empty. It is changed only with the lock held, and it is set by the
 //!    same compare-and-swap that re-checks the condition the waiter is
@@ -126,7 +149,15 @@ use crate::loom::sync::{Mutex, MutexGuard};
 pub(crate) const WAITERS: usize = 1;
 
 /// A waiter bypassed this many times is starving.
-pub(crate) const MAX_BYPASS: u32 = if IS_LOOM { 1 } else { 8 };
+///
+/// Loom shrinks it but keeps it above 1: with 1, every bypass made the
+/// waiter starving at once, so the models never took the production path
+/// in which a bypassed waiter goes back to sleep *unreserved* and is woken
+/// again by the next release (issue 11: 46 models passed while the
+/// eventual hand-over lost wakeups). With 2, the first bypass takes that
+/// path and the second the starving one. Loom constants may shrink sizes;
+/// they must never make a branch that production takes unreachable.
+pub(crate) const MAX_BYPASS: u32 = if IS_LOOM { 2 } else { 8 };
 
 /// A waiter that has waited this long and is then bypassed is starving.
 #[cfg(not(loom))]
@@ -162,10 +193,18 @@ pub(crate) struct Node {
     /// Accessed under invariant 1; initialised from the first link on
     /// (the status is `FRESH` until then).
     fields: UnsafeCell<MaybeUninit<Fields>>,
+    /// Makes the node, and every future that contains it, `!Unpin`. Not
+    /// only for pinning: the `&mut` that `Future::poll` and `Drop` form
+    /// over a node other threads write is sound only for a `!Unpin` type
+    /// (invariant 3). Never remove it.
     _pinned: PhantomPinned,
 }
 
 struct Fields {
+    /// Where the node was when it was linked: the address the list's links
+    /// hold. A linked node found anywhere else was moved (see
+    /// [`moved_while_linked`]).
+    at: NonNull<Node>,
     prev: Link,
     next: Link,
     waker: Option<Waker>,
@@ -599,6 +638,7 @@ impl<'a, D> Locked<'a, D> {
             (line.id(), line.tail)
         };
         let fields = Fields {
+            at: node,
             prev: tail,
             next: None,
             waker: Some(waker.clone()),
@@ -840,8 +880,41 @@ impl<'a, D> Locked<'a, D> {
 /// `me` is linked in `line`. If it is, neither the status nor the line's
 /// identity can change while we hold the lock; if it is linked elsewhere,
 /// `list` names the other line (or 0 if it is being unlinked there now).
+///
+/// The caller holds `line`'s lock. Aborts if `me` is a linked node that
+/// is no longer where it was linked (see [`moved_while_linked`]).
 fn is_linked_in(line: &Line, me: &Waiter<'_>) -> bool {
-    me.node.status.load(Acquire) == WAITING && me.node.list.load(Relaxed) == line.id()
+    if me.node.status.load(Acquire) != WAITING || me.node.list.load(Relaxed) != line.id() {
+        return false;
+    }
+    // SAFETY: the node says it is linked in `line`, whose lock the caller
+    // holds, so its fields are ours to read (invariant 1). If it was moved
+    // (bitwise) while linked, these are the fields of the copy, which is
+    // `me`'s own memory: still readable, and what the check is about.
+    let at = unsafe { me.node.fields(|f| f.at) };
+    if at != me.addr() {
+        moved_while_linked();
+    }
+    true
+}
+
+/// A linked node was moved: the list's links still point at its old
+/// address, which its owner no longer owns. This is never the primitive's
+/// doing: a pinned future was moved after it was polled, most likely by an
+/// executor that moves a future out of its task before dropping it (what
+/// magpie's task harness did; issue 11). Unlinking the copy would splice
+/// the list around memory that may be reused by now, and skipping it would
+/// lose the node's place (a lost wakeup): neither is safe, so stop loudly,
+/// as for a node dropped while linked (invariant 2).
+#[cold]
+#[inline(never)]
+fn moved_while_linked() -> ! {
+    eprintln!(
+        "magpie-sync: a waiter node was moved while linked in a wait list: a pinned \
+         future was moved after it was polled (an executor moving a future out of \
+         its task before dropping it breaks the `Pin` contract); aborting"
+    );
+    std::process::abort();
 }
 
 /// A linked node seen through the lock: the head of the list, or the
@@ -1098,9 +1171,21 @@ impl<O: WaitOp> Waiting<O> {
         // SAFETY: we never move out of `self`; the node stays where it is
         // until `drop`, which is what pinning promises (invariant 2). `op` is
         // not structurally pinned and is only borrowed.
+        //
+        // Aliasing (invariant 3): `this` is a `&mut Waiting` covering the
+        // node, which other threads may write through the list's raw
+        // pointers while it lives (an outcome, a neighbour's link, the
+        // waker). That is allowed only because `Waiting` is `!Unpin` (the
+        // node's `PhantomPinned`): a `&mut` to a `!Unpin` type is not
+        // assumed unique. `this` is split at once into `&this.node`, a
+        // shared reference (all of the node is interior-mutable, so the
+        // concurrent writes are fine under it; it lives for this poll and
+        // keeps the node borrowed, not moved), and `&mut this.op`, which
+        // only this future touches; `this` itself is not used again.
         let this = unsafe { self.get_unchecked_mut() };
-        let mut me = Waiter { node: &this.node };
-        this.op.poll(&mut me, cx)
+        let (node, op) = (&this.node, &mut this.op);
+        let mut me = Waiter { node };
+        op.poll(&mut me, cx)
     }
 }
 
@@ -1108,10 +1193,20 @@ impl<O: WaitOp> Drop for Waiting<O> {
     #[inline]
     fn drop(&mut self) {
         // The node is dropped in place right after this, so it is still
-        // pinned here if it ever was.
-        let mut me = Waiter { node: &self.node };
+        // pinned here if it ever was (a linked node that was moved is
+        // caught by `is_linked_in` when `cancel` looks for it).
+        //
+        // Aliasing (invariant 3): `self` is a `&mut Waiting` covering a node
+        // that may still be linked, so other threads may write it through
+        // the list's raw pointers until `cancel` unlinks it under the lock
+        // (or observes that a releaser did). As in `poll`, this relies on
+        // `Waiting` being `!Unpin`, and `self` is split at once into a
+        // shared `&self.node` (interior-mutable, alive until `cancel`
+        // returns) and `&mut self.op` (touched by nobody else).
+        let (node, op) = (&self.node, &mut self.op);
+        let mut me = Waiter { node };
         if me.status() != Status::Idle {
-            self.op.cancel(&mut me);
+            op.cancel(&mut me);
         }
     }
 }
@@ -1168,6 +1263,14 @@ macro_rules! wait_future {
                 // `wait_future!` in `wait_list.rs`) has no other field, no
                 // `Drop` impl and no `Unpin` impl, and nothing moves `inner`
                 // out of a pinned `Self`.
+                //
+                // Aliasing: the closure forms `&mut f.inner`, a `&mut
+                // Waiting` covering a waiter node that other threads may
+                // write through raw pointers while it lives. It is only
+                // passed on, pinned, to `Waiting::poll`, which turns it into
+                // a shared `&Node` at once; it is sound because `Waiting`
+                // (and so this type) is `!Unpin` (see invariant 3 in
+                // `wait_list.rs`): `&mut` to a `!Unpin` type is not unique.
                 let inner = unsafe { self.map_unchecked_mut(|f| &mut f.inner) };
                 inner.poll(cx)
             }
