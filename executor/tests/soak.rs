@@ -199,6 +199,10 @@ fn soak(
     while stats.futures.live() != 0 {
         std::thread::sleep(Duration::from_millis(1));
     }
+    // The runtime's own count lags the future's drop by a moment.
+    while rt.handle().metrics().live_tasks != 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let metrics = rt.handle().metrics();
     let report = rt.shutdown_timeout(Duration::from_secs(10));
     assert!(report.is_complete(), "shutdown left tasks behind: {report}");
@@ -253,7 +257,8 @@ fn soak(
 fn hang_report(handle: Option<&magpie::Handle>, stats: &Stats) -> String {
     let mut out = String::new();
     out.push_str(&stats.summary());
-    out.push('\n');
+    out.push_str("\nprimitives in flight:\n");
+    out.push_str(&stats.probes.report());
     let Some(handle) = handle else {
         out.push_str("(no runtime yet)\n");
         return out;

@@ -11,7 +11,8 @@
 //! cancelled; queue consumers end through `close`).
 
 use super::track::{
-    Fate, Inside, Item, Out, Plan, Rng, SCENARIOS, Stats, boom, check, fate_of, tracked, tracked_fn,
+    Fate, Inside, Item, Out, Plan, Probes, Rng, SCENARIOS, Stats, boom, check, fate_of, tracked,
+    tracked_fn,
 };
 use futures::StreamExt;
 use magpie::sync::{
@@ -210,6 +211,12 @@ fn fairness(cx: &Shared, rng: &mut Rng) -> Fairness {
 /// one guard at a time, and the value counts exactly the increments made.
 async fn lock(cx: &Shared, mut rng: Rng) {
     let lock = Arc::new(Lock::with_fairness(0u64, fairness(cx, &mut rng)));
+    let _probe = {
+        let lock = lock.clone();
+        Probes::watch(&cx.stats, "lock", move || {
+            format!("{:?}, is_locked {}", lock.fairness(), lock.is_locked())
+        })
+    };
     let inside = Arc::new(AtomicUsize::new(0));
     let bumps = Arc::new(AtomicU64::new(0));
     let mut crew = Crew::new("lock");
@@ -278,6 +285,16 @@ impl LockHold<'_> {
 async fn rwlock(cx: &Shared, mut rng: Rng) {
     const WRITER: usize = 1 << 20;
     let rw = Arc::new(RwLock::with_fairness(0u64, fairness(cx, &mut rng)));
+    let _probe = {
+        let rw = rw.clone();
+        Probes::watch(&cx.stats, "rwlock", move || {
+            format!(
+                "{:?}, try_write ok: {}",
+                rw.fairness(),
+                rw.try_write().is_ok()
+            )
+        })
+    };
     let inside = Arc::new(AtomicUsize::new(0));
     let writes = Arc::new(AtomicU64::new(0));
     let mut crew = Crew::new("rwlock");
@@ -329,8 +346,15 @@ async fn rwlock(cx: &Shared, mut rng: Rng) {
 async fn event(cx: &Shared, mut rng: Rng) {
     let ev = Arc::new(Event::new());
     let released = Arc::new(AtomicU64::new(0));
+    let _probe = {
+        let ev = ev.clone();
+        Probes::watch(&cx.stats, "event", move || {
+            format!("is_set {}", ev.is_set())
+        })
+    };
     let rounds = if rng.chance(30) { 2 } else { 1 };
     for round in 0..rounds {
+        let before = released.load(SeqCst);
         let mut crew = Crew::new("event");
         for i in 0..rng.range(1, 12) {
             let plan = Plan::random(&mut rng, 8, 25);
@@ -370,7 +394,6 @@ async fn event(cx: &Shared, mut rng: Rng) {
                 }))
             }
         };
-        let before = released.load(SeqCst);
         let ends = crew.settle(cx, &mut rng).await;
         if let Some(h) = setter {
             check(&cx.stats, "event setter", h.await, Plan::CLEAN);
@@ -393,6 +416,16 @@ async fn event(cx: &Shared, mut rng: Rng) {
 async fn condition(cx: &Shared, mut rng: Rng) {
     let state = Arc::new(Lock::with_fairness(0u64, fairness(cx, &mut rng)));
     let cond = Arc::new(Condition::new());
+    let _probe = {
+        let state = state.clone();
+        Probes::watch(&cx.stats, "condition", move || {
+            format!(
+                "lock {:?} is_locked {}",
+                state.fairness(),
+                state.is_locked()
+            )
+        })
+    };
     let steps = rng.range(1, 6);
     let mut crew = Crew::new("condition");
     for i in 0..rng.range(1, 10) {
@@ -451,6 +484,16 @@ async fn condition(cx: &Shared, mut rng: Rng) {
 async fn semaphore(cx: &Shared, mut rng: Rng) {
     let permits = rng.range(1, 4) as usize;
     let sem = Arc::new(Semaphore::with_fairness(permits, fairness(cx, &mut rng)));
+    let _probe = {
+        let sem = sem.clone();
+        Probes::watch(&cx.stats, "semaphore", move || {
+            format!(
+                "{:?}, {} of {permits} permits available",
+                sem.fairness(),
+                sem.available_permits()
+            )
+        })
+    };
     let inside = Arc::new(AtomicUsize::new(0));
     let mut crew = Crew::new("semaphore");
     for i in 0..rng.range(2, 12) {
@@ -529,6 +572,10 @@ async fn barrier(cx: &Shared, mut rng: Rng) {
     let parties = rng.range(1, 6) as usize;
     let generations = rng.range(1, 4) as usize;
     let barrier = Arc::new(Barrier::new(parties));
+    let _probe = {
+        let barrier = barrier.clone();
+        Probes::watch(&cx.stats, "barrier", move || format!("{barrier:?}"))
+    };
     let arrived: Arc<Vec<AtomicUsize>> =
         Arc::new((0..generations).map(|_| AtomicUsize::new(0)).collect());
     let leaders: Arc<Vec<AtomicUsize>> =
@@ -618,6 +665,10 @@ where
 {
     let got = Arc::new(AtomicU64::new(0));
     let put = Arc::new(AtomicU64::new(0));
+    let _probe = {
+        let q = q.clone();
+        Probes::watch(&cx.stats, "queue", move || format!("{q:?}"))
+    };
     let mut consumers = Crew::new("queue consumer");
     for i in 0..rng.range(1, 4) {
         // Consumers may be cancelled while waiting in `get`, or panic

@@ -113,6 +113,71 @@ pub(crate) struct Stats {
     pub(crate) items_got: AtomicU64,
     pub(crate) items_drained: AtomicU64,
     pub(crate) items_refused: AtomicU64,
+    /// The state of the primitives in flight, for a hang report.
+    pub(crate) probes: Probes,
+}
+
+type ProbeFn = Box<dyn Fn() -> String + Send + Sync>;
+
+/// Descriptions of the primitives scenarios are using now.
+#[derive(Default)]
+pub(crate) struct Probes {
+    next: AtomicU64,
+    live: std::sync::Mutex<std::collections::BTreeMap<u64, (&'static str, ProbeFn)>>,
+}
+
+impl fmt::Debug for Probes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Probes")
+    }
+}
+
+impl Probes {
+    /// Registers `describe` until the returned guard is dropped.
+    pub(crate) fn watch(
+        stats: &Arc<Stats>,
+        what: &'static str,
+        describe: impl Fn() -> String + Send + Sync + 'static,
+    ) -> ProbeGuard {
+        let id = stats.probes.next.fetch_add(1, SeqCst);
+        stats
+            .probes
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, (what, Box::new(describe)));
+        ProbeGuard {
+            stats: stats.clone(),
+            id,
+        }
+    }
+
+    /// One line per primitive in flight.
+    pub(crate) fn report(&self) -> String {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        for (id, (what, describe)) in live.iter() {
+            out.push_str(&format!("  probe {id} {what}: {}\n", describe()));
+        }
+        out
+    }
+}
+
+/// Unregisters a probe when the scenario ends (or is dropped).
+pub(crate) struct ProbeGuard {
+    stats: Arc<Stats>,
+    id: u64,
+}
+
+impl Drop for ProbeGuard {
+    fn drop(&mut self) {
+        self.stats
+            .probes
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
 }
 
 impl Stats {
