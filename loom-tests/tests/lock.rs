@@ -336,7 +336,6 @@ fn granted_starving_waiter_dropped_passes_the_lock_on_in_fair_mode() {
 /// the second task slept forever while the lock was free (loom: deadlock).
 /// Ignored until the executor drops futures in place.
 #[test]
-#[ignore = "fails until magpie's task harness drops futures in place (issue 11 item 4)"]
 fn woken_waiter_cancelled_on_magpies_runtime_passes_the_wake_on() {
     use loom_tests::{runtime, set_when_pending};
     use magpie_sync::Event;

@@ -397,7 +397,6 @@ fn granted_starving_waiter_dropped_passes_permits_on_in_fair_mode() {
 /// semaphore (the first task asks for 2 of 2 permits, the second for 1).
 /// Fails until magpie's task harness drops futures in place (see there).
 #[test]
-#[ignore = "fails until magpie's task harness drops futures in place (issue 11 item 4)"]
 fn woken_waiter_cancelled_on_magpies_runtime_passes_the_wake_on() {
     use loom_tests::{runtime, set_when_pending};
     use magpie_sync::Event;
