@@ -6,7 +6,7 @@ use magpie::task;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
-use support::{DropCounter, rt, with_timeout};
+use support::{DropCounter, miri_or, rt, stretch, watchdog, with_timeout};
 
 #[test]
 fn a_blocking_closure_runs_on_a_pool_thread_and_returns_its_value() {
@@ -46,7 +46,8 @@ fn saturating_the_cap_queues_work_instead_of_failing() {
             .unwrap();
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..30)
+        let n = miri_or(30, 6);
+        let tasks: Vec<_> = (0..n as i32)
             .map(|i| {
                 let (running, peak) = (running.clone(), peak.clone());
                 rt.spawn_blocking(move || {
@@ -65,7 +66,7 @@ fn saturating_the_cap_queues_work_instead_of_failing() {
             }
             sum
         });
-        assert_eq!(sum, (0..30).sum());
+        assert_eq!(sum, (0..n as i32).sum());
         assert!(peak.load(SeqCst) <= 3, "peak {}", peak.load(SeqCst));
         assert!(peak.load(SeqCst) >= 2, "work did run in parallel");
     });
@@ -118,11 +119,12 @@ fn workers_keep_running_tasks_while_the_pool_is_busy() {
     with_timeout(Duration::from_secs(30), || {
         let rt = rt(1);
         rt.block_on(async {
-            let slow = task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(300)));
+            let slow =
+                task::spawn_blocking(|| std::thread::sleep(stretch(Duration::from_millis(300))));
             let start = Instant::now();
             let quick = magpie::spawn(async { 1 }).await.unwrap();
             assert_eq!(quick, 1);
-            assert!(start.elapsed() < Duration::from_millis(250));
+            assert!(start.elapsed() < stretch(Duration::from_millis(250)));
             slow.await.unwrap();
         });
     });
@@ -142,7 +144,7 @@ fn idle_pool_threads_exit_after_the_keep_alive() {
             .build()
             .unwrap();
         rt.block_on(rt.spawn_blocking(|| ())).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + watchdog(Duration::from_secs(10));
         while stopped.load(SeqCst) == 0 {
             assert!(
                 Instant::now() < deadline,
@@ -202,13 +204,13 @@ fn shutdown_reports_blocking_work_still_running_at_the_timeout() {
         .name("slow-fsync")
         .spawn_blocking_on(rt.handle(), move || {
             s.wait();
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(stretch(Duration::from_millis(500)));
         });
     started.wait();
     let start = Instant::now();
-    let report = rt.shutdown_timeout(Duration::from_millis(50));
+    let report = rt.shutdown_timeout(stretch(Duration::from_millis(50)));
     assert!(
-        start.elapsed() < Duration::from_millis(400),
+        start.elapsed() < stretch(Duration::from_millis(400)),
         "shutdown overran its timeout"
     );
     assert_eq!(report.unfinished().len(), 1);

@@ -5,7 +5,7 @@ mod support;
 use magpie::time::{Duration, sleep};
 use magpie::{gather, try_gather};
 use std::time::Instant;
-use support::{DropCounter, rt, with_timeout};
+use support::{DropCounter, rt, watchdog, with_timeout};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -82,7 +82,7 @@ fn dropping_a_gather_cancels_the_unfinished_tasks() {
 }
 
 fn wait_for_drops(drops: &DropCounter, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + watchdog(Duration::from_secs(10));
     while drops.drops() < n {
         assert!(
             Instant::now() < deadline,
@@ -135,7 +135,7 @@ fn try_gather_fails_fast_and_cancels_the_rest_running_their_destructors() {
             try_gather(tasks).await.unwrap_err()
         });
         assert!(
-            start.elapsed() < Duration::from_secs(5),
+            start.elapsed() < watchdog(Duration::from_secs(5)),
             "did not fail fast"
         );
         assert_eq!(err.error(), Some(&"bad record"));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use support::{DropCounter, rt, with_timeout};
+use support::{DropCounter, miri_or, rt, with_timeout};
 
 #[test]
 fn a_panic_in_a_poll_reaches_the_handle_with_its_message() {
@@ -40,7 +40,7 @@ fn workers_survive_panicking_tasks() {
     with_timeout(Duration::from_secs(10), || {
         let rt = rt(1);
         rt.block_on(async {
-            let failing: Vec<_> = (0..100)
+            let failing: Vec<_> = (0..miri_or(100, 10))
                 .map(|i| magpie::spawn(async move { panic!("{i}") }))
                 .collect();
             for t in failing {
@@ -75,11 +75,15 @@ impl Drop for PanicOnDrop {
 fn a_destructor_panicking_during_cancellation_is_reported_as_a_panic() {
     with_timeout(Duration::from_secs(10), || {
         let rt = rt(1);
-        let task = rt.spawn(async {
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let task = rt.spawn(async move {
             let _guard = PanicOnDrop;
+            started_tx.send(()).unwrap();
             std::future::pending::<()>().await;
         });
-        std::thread::sleep(Duration::from_millis(10));
+        // Cancel only once the guard exists (a fixed sleep assumed the
+        // first poll came within 10 ms, which Miri does not meet).
+        started_rx.recv().unwrap();
         task.cancel();
         let err = rt.block_on(task).unwrap_err();
         assert_eq!(err.panic_message(), Some("destructor panicked"));

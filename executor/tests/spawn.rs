@@ -6,17 +6,23 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
-use support::{DropCounter, rt, with_timeout};
+use support::{DropCounter, miri_or, rt, with_timeout};
+
+/// "A million" tasks: far fewer under Miri (each spawn is interpreted).
+const MANY: usize = miri_or(1_000_000, 100);
+/// Workers of the bulk tests: fewer under Miri, where every thread is
+/// interpreted in turn.
+const WORKERS: usize = miri_or(4, 2);
 
 #[test]
 fn a_million_tasks_spawned_from_inside_a_task_all_complete() {
     with_timeout(Duration::from_secs(60), || {
-        let rt = rt(4);
+        let rt = rt(WORKERS);
         let done = Arc::new(AtomicUsize::new(0));
         let d = done.clone();
         rt.block_on(async move {
             magpie::spawn(async move {
-                let handles: Vec<_> = (0..1_000_000)
+                let handles: Vec<_> = (0..MANY)
                     .map(|_| {
                         let d = d.clone();
                         magpie::spawn(async move {
@@ -31,16 +37,16 @@ fn a_million_tasks_spawned_from_inside_a_task_all_complete() {
             .await
             .unwrap();
         });
-        assert_eq!(done.load(SeqCst), 1_000_000);
+        assert_eq!(done.load(SeqCst), MANY);
     });
 }
 
 #[test]
 fn a_million_tasks_spawned_from_outside_all_complete() {
     with_timeout(Duration::from_secs(60), || {
-        let rt = rt(4);
+        let rt = rt(WORKERS);
         let done = Arc::new(AtomicUsize::new(0));
-        let handles: Vec<_> = (0..1_000_000)
+        let handles: Vec<_> = (0..MANY)
             .map(|_| {
                 let d = done.clone();
                 rt.spawn(async move {
@@ -53,7 +59,7 @@ fn a_million_tasks_spawned_from_outside_all_complete() {
                 h.await.unwrap();
             }
         });
-        assert_eq!(done.load(SeqCst), 1_000_000);
+        assert_eq!(done.load(SeqCst), MANY);
     });
 }
 
@@ -62,12 +68,13 @@ fn spawns_from_several_plain_threads_at_once_all_complete() {
     with_timeout(Duration::from_secs(30), || {
         let rt = rt(2);
         let done = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..4)
+        let (n_threads, per_thread) = (miri_or(4, 2), miri_or(10_000, 25));
+        let threads: Vec<_> = (0..n_threads)
             .map(|_| {
                 let handle = rt.handle().clone();
                 let done = done.clone();
                 std::thread::spawn(move || {
-                    (0..10_000)
+                    (0..per_thread)
                         .map(|_| {
                             let d = done.clone();
                             handle.spawn(async move {
@@ -83,7 +90,7 @@ fn spawns_from_several_plain_threads_at_once_all_complete() {
                 futures::executor::block_on(h).unwrap();
             }
         }
-        assert_eq!(done.load(SeqCst), 40_000);
+        assert_eq!(done.load(SeqCst), n_threads * per_thread);
     });
 }
 
@@ -101,8 +108,10 @@ fn fib(n: u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send
 #[test]
 fn nested_spawns_compute_fib_by_fork_join() {
     with_timeout(Duration::from_secs(30), || {
-        let rt = rt(4);
-        assert_eq!(rt.block_on(fib(20)), 6765);
+        let rt = rt(WORKERS);
+        // fib(20) spawns 21,890 tasks; fib(8) (67 tasks) under Miri.
+        let (n, expected) = if cfg!(miri) { (8, 21) } else { (20, 6765) };
+        assert_eq!(rt.block_on(fib(n)), expected);
     });
 }
 
@@ -110,7 +119,7 @@ fn nested_spawns_compute_fib_by_fork_join() {
 fn tasks_woken_from_a_plain_thread_run_to_completion() {
     with_timeout(Duration::from_secs(30), || {
         let rt = rt(2);
-        let (senders, tasks): (Vec<_>, Vec<_>) = (0..1000usize)
+        let (senders, tasks): (Vec<_>, Vec<_>) = (0..miri_or(1000, 30))
             .map(|_| {
                 let (tx, rx) = futures::channel::oneshot::channel::<usize>();
                 (tx, rt.spawn(async move { rx.await.unwrap() * 2 }))
@@ -209,7 +218,7 @@ fn task_ids_are_unique_and_names_are_kept() {
     let rt = rt(2);
     rt.block_on(async {
         let mut ids = std::collections::HashSet::new();
-        for _ in 0..1000 {
+        for _ in 0..miri_or(1000, 50) {
             assert!(ids.insert(magpie::spawn(async {}).id()));
         }
         let named = magpie::task::Builder::new().name("named").spawn(async {

@@ -5,10 +5,10 @@ mod support;
 use magpie::TaskGroup;
 use magpie::time::{Duration, sleep};
 use std::time::Instant;
-use support::{DropCounter, rt, with_timeout};
+use support::{DropCounter, rt, watchdog, with_timeout};
 
 fn wait_for_drops(drops: &DropCounter, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + watchdog(Duration::from_secs(10));
     while drops.drops() < n {
         assert!(
             Instant::now() < deadline,
@@ -58,7 +58,7 @@ fn a_panicking_child_cancels_its_siblings_whose_destructors_run() {
             });
             group.join().await.unwrap_err()
         });
-        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(start.elapsed() < watchdog(Duration::from_secs(5)));
         assert_eq!(err.errors().len(), 1);
         assert!(err.errors()[0].is_panic());
         assert_eq!(err.cancelled(), 6);
@@ -136,6 +136,7 @@ fn cancelling_the_owner_task_cancels_the_children() {
     let rt = rt(2);
     let drops = DropCounter::new();
     let owner_drops = drops.clone();
+    let (spawned_tx, spawned_rx) = std::sync::mpsc::channel();
     let owner = rt.spawn(async move {
         let group = TaskGroup::<()>::new();
         for _ in 0..4 {
@@ -145,9 +146,12 @@ fn cancelling_the_owner_task_cancels_the_children() {
                 sleep(Duration::from_secs(3600)).await;
             });
         }
+        spawned_tx.send(()).unwrap();
         group.join().await
     });
-    std::thread::sleep(Duration::from_millis(20));
+    // Cancel once the children exist (a fixed 20 ms sleep is not enough
+    // under Miri).
+    spawned_rx.recv().unwrap();
     owner.cancel();
     assert!(rt.block_on(owner).unwrap_err().is_cancelled());
     wait_for_drops(&drops, 4);
@@ -175,6 +179,7 @@ fn runtime_shutdown_cancels_group_children() {
     let rt = rt(2);
     let drops = DropCounter::new();
     let d = drops.clone();
+    let (spawned_tx, spawned_rx) = std::sync::mpsc::channel();
     rt.spawn(async move {
         let group = TaskGroup::<()>::new();
         for _ in 0..3 {
@@ -184,9 +189,12 @@ fn runtime_shutdown_cancels_group_children() {
                 std::future::pending::<()>().await;
             });
         }
+        spawned_tx.send(()).unwrap();
         let _ = group.join().await;
     });
-    std::thread::sleep(Duration::from_millis(20));
+    // Shut down once the children exist (a fixed 20 ms sleep is not
+    // enough under Miri).
+    spawned_rx.recv().unwrap();
     drop(rt);
     assert_eq!(drops.drops(), 3);
 }

@@ -4,11 +4,13 @@ mod support;
 
 use magpie::WaitFor;
 use magpie::time::{Duration, sleep};
-use support::rt;
+use support::{rt, stretch};
 
+/// A task that sleeps `ms` milliseconds (stretched under Miri, so that
+/// the order of the sleepers survives interpretation) and returns `ms`.
 fn sleeper(ms: u64) -> magpie::JoinHandle<u64> {
     magpie::spawn(async move {
-        sleep(Duration::from_millis(ms)).await;
+        sleep(stretch(Duration::from_millis(ms))).await;
         ms
     })
 }
@@ -57,7 +59,7 @@ fn first_error_returns_at_the_first_panic() {
     rt.block_on(async {
         let slow = sleeper(3_600_000);
         let erring = magpie::spawn(async {
-            sleep(Duration::from_millis(5)).await;
+            sleep(stretch(Duration::from_millis(5))).await;
             panic!("boom")
         });
         let quick = sleeper(1);
@@ -102,9 +104,9 @@ fn the_timeout_returns_what_has_finished() {
         let tasks = vec![sleeper(1), sleeper(3_600_000), sleeper(3_600_000)];
         let start = std::time::Instant::now();
         let (done, pending) = magpie::wait(tasks, WaitFor::AllCompleted)
-            .timeout(Duration::from_millis(30))
+            .timeout(stretch(Duration::from_millis(30)))
             .await;
-        assert!(start.elapsed() >= Duration::from_millis(30));
+        assert!(start.elapsed() >= stretch(Duration::from_millis(30)));
         assert_eq!((done.len(), pending.len()), (1, 2));
         for t in pending {
             t.cancel();

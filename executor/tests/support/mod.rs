@@ -7,12 +7,41 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+/// `n` normally, `miri` under Miri: Miri interprets every step (roughly
+/// a thousand times slower, and the runtime's monitor ticks every
+/// interpreted millisecond), so the tests run Miri-sized workloads there.
+/// The interleavings matter, not the repetitions.
+pub const fn miri_or(n: usize, miri: usize) -> usize {
+    if cfg!(miri) { miri } else { n }
+}
+
+/// A watchdog limit: `limit` normally, 30 times longer (at least 10
+/// minutes) under Miri, where a hang is still a failure but every step is
+/// interpreted.
+pub fn watchdog(limit: Duration) -> Duration {
+    if cfg!(miri) {
+        (limit * 30).max(Duration::from_secs(600))
+    } else {
+        limit
+    }
+}
+
+/// A real-time interval a test's logic compares against (a sleep that
+/// must outlast some work, a bound that work must meet): `d` normally, 20
+/// times longer under Miri, so that the comparison means the same thing
+/// when every step is interpreted.
+pub fn stretch(d: Duration) -> Duration {
+    if cfg!(miri) { d * 20 } else { d }
+}
+
 /// Runs `f` on a fresh thread and fails the test if it has not finished
-/// within `limit`: a lost wakeup shows up as a hang, and a hang must fail.
+/// within `limit` ([`watchdog`]-scaled under Miri): a lost wakeup shows
+/// up as a hang, and a hang must fail.
 pub fn with_timeout<T: Send + 'static>(
     limit: Duration,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> T {
+    let limit = watchdog(limit);
     let (tx, rx) = mpsc::channel();
     let worker = thread::spawn(move || {
         let _ = tx.send(f());
