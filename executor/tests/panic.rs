@@ -40,7 +40,7 @@ fn workers_survive_panicking_tasks() {
     with_timeout(Duration::from_secs(10), || {
         let rt = rt(1);
         rt.block_on(async {
-            let failing: Vec<_> = (0..miri_or(100, 10))
+            let failing: Vec<_> = (0..miri_or(100, 3))
                 .map(|i| magpie::spawn(async move { panic!("{i}") }))
                 .collect();
             for t in failing {
