@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-const ROUNDS: usize = if cfg!(miri) { 2 } else { 60 };
+const ROUNDS: usize = if cfg!(miri) { 6 } else { 60 };
 const TASKS: usize = if cfg!(miri) { 8 } else { 200 };
 
 fn spin(d: Duration) {

@@ -16,8 +16,10 @@ use magpie_sync::{
 };
 use support::{CountingWaker, poll_noop, poll_once};
 
-/// Iterations of each race (Miri is slow; it runs a few).
-const RACES: usize = if cfg!(miri) { 3 } else { 2_000 };
+/// Iterations of each race. Miri interprets every step, so it runs 20
+/// (about a minute for the file); its scheduler preempts the two threads
+/// at random points, so each iteration is a different interleaving.
+const RACES: usize = if cfg!(miri) { 20 } else { 2_000 };
 
 /// Runs `a` and `b` on two threads released at the same instant.
 fn race<A, B>(a: A, b: B)
