@@ -31,7 +31,10 @@ fn runtime() -> magpie::Runtime {
 }
 
 /// A blocking closure that counts its run and returns a counted output.
-fn closure(counts: &Arc<Counts>, ran: &Arc<AtomicUsize>) -> impl FnOnce() -> Output + Send + 'static {
+fn closure(
+    counts: &Arc<Counts>,
+    ran: &Arc<AtomicUsize>,
+) -> impl FnOnce() -> Output + Send + 'static {
     let (token, counts, ran) = (DropToken::new(counts), counts.clone(), ran.clone());
     move || {
         let _token = token;
@@ -116,7 +119,11 @@ fn shutdown_with_queued_blocking_work() {
                 }
             }
         }
-        assert_eq!(ran.load(SeqCst) + cancelled, 2, "each closure ran or was cancelled, once");
+        assert_eq!(
+            ran.load(SeqCst) + cancelled,
+            2,
+            "each closure ran or was cancelled, once"
+        );
         counts.assert_settled();
     });
 }
