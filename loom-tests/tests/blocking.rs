@@ -52,6 +52,7 @@ fn closure(
 /// `scheduler.rs`'s subject.) (`spawn_blocking` from outside the runtime is
 /// `keep_alive_exit_races_new_work`'s subject.)
 #[test]
+#[allow(clippy::async_yields_async)] // the task hands its blocking handle out
 fn spawn_blocking_from_a_task() {
     loom::model(|| {
         let counts = Arc::new(Counts::default());
