@@ -5,7 +5,9 @@
 //! models share: a waker that counts its wakes (on a loom atomic, so loom
 //! sees the hand-over) and a way to poll a future once by hand, so that a
 //! model can drop it at any chosen moment; and, for the runtime's models,
-//! a runtime builder and a one-shot [`Gate`] a task waits on.
+//! a runtime builder, a one-shot [`Gate`] a task waits on, a [`Latch`] that
+//! blocks a thread (a worker stuck inside a poll), and drop counters for
+//! futures, outputs and closures ([`Counts`]).
 #![cfg(loom)]
 
 use std::future::Future;
@@ -15,6 +17,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use loom::sync::atomic::AtomicUsize;
 use loom::sync::atomic::Ordering::SeqCst;
+use loom::sync::{Arc, Condvar, Mutex};
 
 /// A waker that counts how many times it was woken.
 #[derive(Debug)]
@@ -138,4 +141,127 @@ pub async fn set_when_pending<F: Future>(fut: F, pending: &magpie_sync::Event) -
         poll
     })
     .await
+}
+
+/// How many futures (or closures) and outputs were created and dropped.
+#[derive(Debug, Default)]
+pub struct Counts {
+    futures: AtomicUsize,
+    future_drops: AtomicUsize,
+    outputs: AtomicUsize,
+    output_drops: AtomicUsize,
+}
+
+impl Counts {
+    /// Futures (or closures) created so far.
+    pub fn futures(&self) -> usize {
+        self.futures.load(SeqCst)
+    }
+
+    /// Futures (or closures) dropped so far.
+    pub fn future_drops(&self) -> usize {
+        self.future_drops.load(SeqCst)
+    }
+
+    /// Outputs created so far.
+    pub fn outputs(&self) -> usize {
+        self.outputs.load(SeqCst)
+    }
+
+    /// Asserts that every future and every output was dropped exactly once
+    /// (a second drop makes a count exceed its creations).
+    pub fn assert_settled(&self) {
+        assert_eq!(
+            self.future_drops.load(SeqCst),
+            self.futures.load(SeqCst),
+            "every future dropped exactly once"
+        );
+        assert_eq!(
+            self.output_drops.load(SeqCst),
+            self.outputs.load(SeqCst),
+            "every output dropped exactly once"
+        );
+    }
+}
+
+/// A task's output: counts its creation and its drop.
+#[derive(Debug)]
+pub struct Output(Arc<Counts>);
+
+impl Output {
+    /// A new output, counted.
+    pub fn new(counts: &Arc<Counts>) -> Output {
+        counts.outputs.fetch_add(1, SeqCst);
+        Output(counts.clone())
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        self.0.output_drops.fetch_add(1, SeqCst);
+    }
+}
+
+/// Counts its creation as a future's and its drop as that future's drop:
+/// owned by a future (or a closure), it is dropped exactly when its owner
+/// is.
+#[derive(Debug)]
+pub struct DropToken(Arc<Counts>);
+
+impl DropToken {
+    /// A new token, counted.
+    pub fn new(counts: &Arc<Counts>) -> DropToken {
+        counts.futures.fetch_add(1, SeqCst);
+        DropToken(counts.clone())
+    }
+}
+
+impl Drop for DropToken {
+    fn drop(&mut self) {
+        self.0.future_drops.fetch_add(1, SeqCst);
+    }
+}
+
+/// Wraps a future, counting its creation and its drop.
+#[derive(Debug)]
+pub struct Tracked<F> {
+    inner: Pin<Box<F>>,
+    _token: DropToken,
+}
+
+/// `inner`, counted in `counts` as one future.
+pub fn tracked<F: Future>(counts: &Arc<Counts>, inner: F) -> Tracked<F> {
+    Tracked {
+        inner: Box::pin(inner),
+        _token: DropToken::new(counts),
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// A one-shot latch that *blocks the calling thread* (loom's `Mutex` and
+/// `Condvar`): a future calling [`wait`](Self::wait) inside its poll keeps
+/// its worker stuck in that poll until another thread opens the latch.
+#[derive(Clone, Debug, Default)]
+pub struct Latch(Arc<(Mutex<bool>, Condvar)>);
+
+impl Latch {
+    /// Opens the latch, releasing every waiter.
+    pub fn open(&self) {
+        *self.0.0.lock().unwrap() = true;
+        self.0.1.notify_all();
+    }
+
+    /// Blocks the calling thread until the latch is open.
+    pub fn wait(&self) {
+        let mut open = self.0.0.lock().unwrap();
+        while !*open {
+            open = self.0.1.wait(open).unwrap();
+        }
+    }
 }

@@ -270,11 +270,43 @@ fn shutdown_races_wake_and_spawn() {
 }
 
 /// Dropping the runtime while both workers are parked (or still starting,
-/// or searching): the shutdown must wake and join them all.
+/// or searching): the shutdown must wake and join them all. Each worker
+/// counts its start and its stop (`on_thread_start` / `on_thread_stop`):
+/// when the drop returns, both workers have started and stopped (a worker
+/// left parked is a deadlock; one not joined would not have stopped yet),
+/// and the runtime refuses new tasks.
 #[test]
 fn shutdown_with_parked_workers() {
     loom::model(|| {
-        let rt = runtime(2);
+        let started = Arc::new(AtomicUsize::new(0));
+        let stopped = Arc::new(AtomicUsize::new(0));
+        let rt = magpie::Runtime::builder()
+            .worker_threads(2)
+            .on_thread_start({
+                let started = started.clone();
+                move || {
+                    started.fetch_add(1, SeqCst);
+                }
+            })
+            .on_thread_stop({
+                let stopped = stopped.clone();
+                move || {
+                    stopped.fetch_add(1, SeqCst);
+                }
+            })
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
         drop(rt);
+        assert_eq!(started.load(SeqCst), 2, "both workers started");
+        assert_eq!(
+            stopped.load(SeqCst),
+            2,
+            "both workers stopped and were joined"
+        );
+        assert!(matches!(
+            handle.try_spawn(async {}),
+            Err(magpie::SpawnError::Shutdown)
+        ));
     });
 }

@@ -58,7 +58,12 @@ pub mod sync {
         pub struct Mutex<T>(loom::sync::Mutex<T>);
 
         #[derive(Debug)]
-        pub struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+        pub struct MutexGuard<'a, T> {
+            /// The mutex, so that a timed wait can take it back.
+            mutex: &'a loom::sync::Mutex<T>,
+            /// `None` only inside a `Condvar` wait.
+            guard: Option<loom::sync::MutexGuard<'a, T>>,
+        }
 
         impl<T> Mutex<T> {
             pub fn new(value: T) -> Self {
@@ -67,11 +72,17 @@ pub mod sync {
 
             #[track_caller]
             pub fn lock(&self) -> MutexGuard<'_, T> {
-                MutexGuard(Some(self.0.lock().expect("loom mutex poisoned")))
+                MutexGuard {
+                    mutex: &self.0,
+                    guard: Some(self.0.lock().expect("loom mutex poisoned")),
+                }
             }
 
             pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-                self.0.try_lock().ok().map(|g| MutexGuard(Some(g)))
+                self.0.try_lock().ok().map(|g| MutexGuard {
+                    mutex: &self.0,
+                    guard: Some(g),
+                })
             }
 
             pub fn into_inner(self) -> T {
@@ -86,7 +97,7 @@ pub mod sync {
         impl<T> Deref for MutexGuard<'_, T> {
             type Target = T;
             fn deref(&self) -> &T {
-                self.0
+                self.guard
                     .as_ref()
                     .expect("guard is present outside Condvar::wait")
             }
@@ -94,14 +105,21 @@ pub mod sync {
 
         impl<T> DerefMut for MutexGuard<'_, T> {
             fn deref_mut(&mut self) -> &mut T {
-                self.0
+                self.guard
                     .as_mut()
                     .expect("guard is present outside Condvar::wait")
             }
         }
 
+        /// A loom condition variable that can also time out (see
+        /// [`Condvar::wait_until`]).
         #[derive(Debug, Default)]
-        pub struct Condvar(loom::sync::Condvar);
+        pub struct Condvar {
+            inner: loom::sync::Condvar,
+            /// Counts notifications, so that a timed wait can tell whether
+            /// it was notified while it had released the lock.
+            notifications: loom::sync::atomic::AtomicUsize,
+        }
 
         /// Mirrors `parking_lot::WaitTimeoutResult`.
         #[derive(Debug, Clone, Copy)]
@@ -115,34 +133,59 @@ pub mod sync {
 
         impl Condvar {
             pub fn new() -> Self {
-                Condvar(loom::sync::Condvar::new())
+                Condvar {
+                    inner: loom::sync::Condvar::new(),
+                    notifications: loom::sync::atomic::AtomicUsize::new(0),
+                }
             }
 
             pub fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
-                let inner = guard.0.take().expect("guard is present");
-                guard.0 = Some(self.0.wait(inner).expect("loom mutex poisoned"));
+                let inner = guard.guard.take().expect("guard is present");
+                guard.guard = Some(self.inner.wait(inner).expect("loom mutex poisoned"));
             }
 
-            /// Loom has no clock: a timed wait is an untimed wait that may
-            /// only end by a notification. Code that relies on a timeout to
-            /// make progress is therefore reported by loom as a deadlock,
-            /// which is what a model should say about it.
+            /// Loom has no clock, so a deadline can neither be reached nor
+            /// missed in real time. Modelled instead: the deadline may pass
+            /// at *any* moment the waiter is scheduled. The waiter releases
+            /// the lock, yields to the model's other threads (which run
+            /// until they block, or until loom preempts them), takes the
+            /// lock back and reports a timeout unless it was notified
+            /// meanwhile. Loom explores the timeout happening at once
+            /// (before anyone else moved), late (after everyone else
+            /// blocked: a waiter nobody will notify does time out instead
+            /// of deadlocking), and everywhere in between; a notification
+            /// during the window is a wake-up without timeout. The
+            /// deadline's value is ignored: no execution reads real time.
+            ///
+            /// Like a real timed wait, it may also return early without
+            /// either (callers already loop on their condition). It never
+            /// blocks, so a waiter nobody notifies is not a deadlock here:
+            /// code that needs a notification to make progress must use
+            /// [`wait`](Self::wait).
             pub fn wait_until<T>(
                 &self,
                 guard: &mut MutexGuard<'_, T>,
                 _deadline: Instant,
             ) -> WaitTimeoutResult {
-                self.wait(guard);
-                WaitTimeoutResult(false)
+                use loom::sync::atomic::Ordering::SeqCst;
+                let seen = self.notifications.load(SeqCst);
+                drop(guard.guard.take().expect("guard is present"));
+                loom::thread::yield_now();
+                guard.guard = Some(guard.mutex.lock().expect("loom mutex poisoned"));
+                WaitTimeoutResult(self.notifications.load(SeqCst) == seen)
             }
 
             pub fn notify_one(&self) -> bool {
-                self.0.notify_one();
+                self.notifications
+                    .fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
+                self.inner.notify_one();
                 true
             }
 
             pub fn notify_all(&self) -> usize {
-                self.0.notify_all();
+                self.notifications
+                    .fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
+                self.inner.notify_all();
                 1
             }
         }

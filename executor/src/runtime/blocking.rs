@@ -45,6 +45,13 @@ struct PoolState {
     queue: VecDeque<Notified>,
     /// Threads alive.
     threads: usize,
+    /// Threads among `threads` that have decided to exit (keep-alive ran
+    /// out, or shutdown) and are on their way out (`on_stop`): shutdown
+    /// still waits for them, but they take no more work, so a push must not
+    /// count them against the cap. (Counting them let a push at the cap
+    /// queue work behind a thread that was leaving, and nothing ever ran
+    /// it: loom-tests/tests/blocking.rs `keep_alive_exit_races_new_work`.)
+    leaving: usize,
     /// Threads waiting for work.
     idle: usize,
     /// Notifications sent to idle threads and not yet taken: an idle thread
@@ -82,6 +89,7 @@ impl BlockingPool {
             state: Mutex::new(PoolState {
                 queue: VecDeque::new(),
                 threads: 0,
+                leaving: 0,
                 idle: 0,
                 notified: 0,
                 shutdown: false,
@@ -120,7 +128,7 @@ impl BlockingPool {
             self.work.notify_one();
             return;
         }
-        if state.threads >= self.config.max_threads {
+        if state.threads - state.leaving >= self.config.max_threads {
             // Saturated: the task waits for a thread to come free.
             return;
         }
@@ -135,7 +143,7 @@ impl BlockingPool {
             Ok(handle) => state.handles.push(handle),
             Err(_) => {
                 state.threads -= 1;
-                if state.threads == 0 {
+                if state.threads == state.leaving {
                     // Nothing will ever run the queue: cancel what is in it
                     // so that its joiners see an error instead of hanging.
                     let queued: Vec<_> = state.queue.drain(..).collect();
@@ -233,12 +241,18 @@ fn run_thread(shared: Arc<Shared>) {
             break;
         }
     }
+    // Decided under the same lock as the pushes look at the count: from
+    // here on this thread takes no work, and pushes know it.
+    state.leaving += 1;
     drop(state);
     if let Some(f) = &pool.config.on_stop {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f()));
     }
     // Counted out last, so that shutdown waits for `on_stop` too.
-    pool.state.lock().threads -= 1;
+    let mut state = pool.state.lock();
+    state.threads -= 1;
+    state.leaving -= 1;
+    drop(state);
     pool.exited.notify_all();
 }
 

@@ -184,7 +184,16 @@ impl Handle {
         }
         let raw = RawTask::new(future, scheduler, Id::next(), meta);
         let handle = JoinHandle::new(raw);
-        match self.shared.owned.insert(raw) {
+        // Refused from the lifecycle's close on; the owned list's close (at
+        // the sweep) is what makes it exact: a spawn that passes this check
+        // just before the close is linked before the sweep, which cancels
+        // it, or refused by the closed list.
+        let inserted = if self.shared.is_shutdown() {
+            Err(crate::task::Closed)
+        } else {
+            self.shared.owned.insert(raw)
+        };
+        match inserted {
             Ok(()) => {
                 raw.schedule(false);
                 Ok(handle)

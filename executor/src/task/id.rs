@@ -1,5 +1,6 @@
 //! Task identifiers.
 
+#[cfg(not(loom))]
 use std::cell::Cell;
 use std::fmt;
 use std::num::NonZeroU64;
@@ -23,19 +24,37 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub struct Id(NonZeroU64);
 
 /// How many ids a thread takes from the global counter at a time.
+#[cfg(not(loom))]
 const BLOCK: u64 = 256;
 
 // The counter and the per-thread block are not part of any protocol loom
 // should check (ids only need to be unique), so they use std directly.
+#[cfg(not(loom))]
 static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
 
+#[cfg(not(loom))]
 std::thread_local! {
     static LOCAL_BLOCK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+// Under loom, one counter per model execution, restarting at 1: the
+// process-wide counter above kept counting across executions, and the
+// owned-tasks list picks a task's shard by its id, so a model spawning an
+// odd number of tasks put its first task in another shard (another lock)
+// on every other execution. Loom then saw a different execution for the
+// same schedule and aborted ("Is the model fully deterministic?"). A plain
+// atomic is enough: loom runs one thread at a time.
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref LOOM_NEXT: AtomicU64 = AtomicU64::new(1);
 }
 
 impl Id {
     /// A fresh id.
     pub(crate) fn next() -> Id {
+        #[cfg(loom)]
+        let raw = LOOM_NEXT.fetch_add(1, Relaxed);
+        #[cfg(not(loom))]
         let raw = LOCAL_BLOCK
             .try_with(|block| {
                 let (mut next, mut end) = block.get();

@@ -40,7 +40,7 @@ pub use self::join::{CancelHandle, JoinHandle};
 pub use self::wait::{Wait, WaitFor, wait};
 pub use self::yield_now::{YieldNow, yield_now};
 
-pub(crate) use self::list::OwnedTasks;
+pub(crate) use self::list::{Closed, OwnedTasks};
 pub(crate) use self::raw::{Header, Notified, RawTask, Schedule};
 
 use crate::runtime::{Handle, SpawnError, context};

@@ -522,11 +522,13 @@ async fn semaphore(cx: &Shared, mut rng: Rng) {
                         .acquire_many_owned(n)
                         .await
                         .expect("Semaphore: closed");
-                    let _in = Inside::enter(&inside, n, permits, "Semaphore (owned)");
+                    let in_ = Inside::enter(&inside, n, permits, "Semaphore (owned)");
                     jitter(&mut r, 2).await;
                     if r.chance(5) {
                         time::sleep(Duration::from_micros(r.range(1, 200))).await;
                     }
+                    // Leave the section before the permits go back.
+                    drop(in_);
                     drop(p);
                 }
                 2 => {
