@@ -103,6 +103,24 @@ impl<T, K: Kind> Guarded<T, K> {
         }
     }
 
+    /// [`poll_acquire`](Self::poll_acquire) without the [`coop`](crate::coop)
+    /// budget, for a waiter that has waited already (see
+    /// [`Permits::poll_reacquire`]).
+    #[inline]
+    pub(crate) fn poll_reacquire(
+        &self,
+        me: &mut Waiter<'_>,
+        n: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Access<T, K>> {
+        assert!(n >= 1 && n <= K::FULL);
+        match self.permits.poll_reacquire(me, n, cx) {
+            Poll::Ready(Ok(held)) => Poll::Ready(Access::new(held)),
+            Poll::Ready(Err(e)) => unreachable!("a lock's permits are never closed: {e}"),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
     /// Withdraws a waiting acquire.
     pub(crate) fn cancel(&self, me: &mut Waiter<'_>) {
         self.permits.cancel(me);

@@ -65,10 +65,11 @@
 //! hand-off is cheaper. Starvation is the signal that contention is
 //! persistent; an empty line, that it is over.
 
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, ready};
 use std::cell::Cell;
 use std::marker::PhantomData;
 
+use crate::coop;
 use crate::error::{AcquireError, TryAcquireError};
 use crate::fairness::Fairness;
 use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -217,6 +218,10 @@ impl Permits {
     }
 
     /// Polls for `n` permits with the node `me`.
+    ///
+    /// A first poll (the node is idle) consults the [`coop`] budget before
+    /// it takes or links anything: refused, it leaves no trace. A node that
+    /// waited completes as soon as it is granted, whatever the budget.
     #[inline]
     pub(crate) fn poll_acquire(
         &self,
@@ -225,7 +230,31 @@ impl Permits {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Held, AcquireError>> {
         if me.status() == Status::Idle {
+            let proceed = ready!(coop::poll_proceed(cx));
             // The fast path: no node involved.
+            let result = match self.try_acquire(n) {
+                Ok(held) => Poll::Ready(Ok(held)),
+                Err(_) => self.poll_acquire_slow(me, n, cx),
+            };
+            if result.is_ready() {
+                proceed.made_progress();
+            }
+            return result;
+        }
+        self.poll_acquire_slow(me, n, cx)
+    }
+
+    /// [`poll_acquire`](Self::poll_acquire) without the budget: for a
+    /// waiter that has waited already (a `Condition`'s notified waiter
+    /// taking its lock back with the node it was notified on).
+    #[inline]
+    pub(crate) fn poll_reacquire(
+        &self,
+        me: &mut Waiter<'_>,
+        n: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Held, AcquireError>> {
+        if me.status() == Status::Idle {
             if let Ok(held) = self.try_acquire(n) {
                 return Poll::Ready(Ok(held));
             }

@@ -2,6 +2,7 @@
 
 use super::raw::{DoneCallback, RawTask};
 use super::{Id, JoinError};
+use magpie_sync::coop;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -298,6 +299,11 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A finished task's output is an operation that completes at once:
+        // it spends a unit of the cooperative budget, so that a task looping
+        // on finished handles yields too. Consulted before anything is read
+        // or registered; a handle that has to wait gives the unit back.
+        let proceed = std::task::ready!(coop::poll_proceed(cx));
         let mut out = Poll::Pending;
         // SAFETY: `out` is a `Poll<Result<T, JoinError>>` and `T` is the
         // task's output type (the handle was created for it); we are the
@@ -308,6 +314,9 @@ impl<T> Future for JoinHandle<T> {
                 cx.waker(),
             )
         };
+        if out.is_ready() {
+            proceed.made_progress();
+        }
         out
     }
 }
