@@ -743,7 +743,11 @@ impl<T, S: Storage<T>> Shared<T, S> {
     }
 
     /// Takes an unclaimed item, fails if closed, or links `me` (idle).
-    fn get_or_enqueue(&self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Result<T, GetError>> {
+    fn get_or_enqueue(
+        &self,
+        me: &mut Waiter<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, GetError>> {
         let mut locked = self.list.lock();
         let state = locked.data();
         if state.unclaimed() > 0 {
