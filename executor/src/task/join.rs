@@ -127,7 +127,9 @@ impl<T> JoinHandle<T> {
     /// If the task has not finished ([`poll_finished`](Self::poll_finished)
     /// is `Ready` first), or the output was taken.
     pub(crate) fn take_finished(&mut self) -> Result<T, JoinError> {
-        match Pin::new(self).poll(&mut Context::from_waker(Waker::noop())) {
+        // Not through `poll`: the caller learnt that the task finished from
+        // an operation of its own (which answers to the budget itself).
+        match self.read_output(Waker::noop()) {
             Poll::Ready(output) => output,
             Poll::Pending => unreachable!("take_finished on a task that has not finished"),
         }
@@ -304,6 +306,17 @@ impl<T> Future for JoinHandle<T> {
         // on finished handles yields too. Consulted before anything is read
         // or registered; a handle that has to wait gives the unit back.
         let proceed = std::task::ready!(coop::poll_proceed(cx));
+        let out = self.get_mut().read_output(cx.waker());
+        if out.is_ready() {
+            proceed.made_progress();
+        }
+        out
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// The output if the task finished, else registers `waker`.
+    fn read_output(&mut self, waker: &Waker) -> Poll<Result<T, JoinError>> {
         let mut out = Poll::Pending;
         // SAFETY: `out` is a `Poll<Result<T, JoinError>>` and `T` is the
         // task's output type (the handle was created for it); we are the
@@ -311,12 +324,9 @@ impl<T> Future for JoinHandle<T> {
         unsafe {
             self.raw.try_read_output(
                 &mut out as *mut Poll<Result<T, JoinError>> as *mut (),
-                cx.waker(),
+                waker,
             )
         };
-        if out.is_ready() {
-            proceed.made_progress();
-        }
         out
     }
 }
