@@ -60,7 +60,7 @@ fn grant_while_spent(fairness: Fairness) {
         let lock = Arc::new(Lock::with_fairness(0usize, fairness));
         let ready = Event::new();
         ready.set();
-        let guard = lock.try_lock().unwrap();
+        let guard = lock.clone().try_lock_owned().unwrap();
         let holder = thread::spawn(move || drop(guard));
         block_on(budgeted(1, async {
             let take = async {
