@@ -3,7 +3,8 @@
 //! Every [`INTERVAL`] while any worker is awake, it looks at each worker's
 //! poll counter. A worker whose counter has not moved since the last look
 //! is inside one long poll; if work is queued behind it (in its LIFO slot or
-//! its deque) the monitor wakes a sleeping worker to steal it. This is what
+//! its deque), or the injector holds work, the monitor wakes a sleeping
+//! worker to take it. This is what
 //! keeps the LIFO slot from hiding a task behind a CPU-bound poll
 //! (tokio-rs/tokio#4941) without waking a sleeper every time the slot is
 //! filled, which would cost every message-passing workload a thread wakeup.
@@ -121,6 +122,13 @@ pub(crate) fn run(shared: Arc<Shared>) {
 /// slightly longer than `threshold` (by less than an interval) may go
 /// unreported. In exchange, the workers never read the clock for it.
 fn look(shared: &Shared, watches: &mut [Watch], threshold: Option<Duration>, now: Instant) {
+    // Outside work nobody is taking: a spawn that saw a searcher, whose
+    // search then found other work, leaves the injector non-empty beside
+    // a parked worker. Wake one (if nobody searches); awake workers serve
+    // the injector at their next poll boundary anyway.
+    if !shared.injector.is_empty() {
+        shared.notify_parked();
+    }
     for (index, (remote, watch)) in shared.remotes.iter().zip(watches.iter_mut()).enumerate() {
         let polls = WorkerStats::get(&remote.stats.polls);
         let task = remote.stats.current_task.load(Relaxed);

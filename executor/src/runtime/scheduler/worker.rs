@@ -3,14 +3,48 @@
 //! ```text
 //! loop {
 //!     if shutting down: leave
-//!     every 61st tick: fire due timers, then look at the injector first
-//!     task = LIFO slot, else own deque, else injector
+//!     every 61st tick: fire due timers
+//!     task = a share of the injector, if it has work and local work ran
+//!                since this worker last took a share (the two alternate)
+//!         else LIFO slot, else own deque, else a batch of the injector
 //!         or steal: a batch from a random victim's deque, its LIFO slot, the injector
 //!         or park (idle.rs's protocol; the first worker to park with
 //!         timers pending sleeps only until the next deadline and fires it)
-//!     run task; then up to 3 tasks from the LIFO slot
+//!     run task; then up to 3 tasks from the LIFO slot, unless the
+//!         injector has work
 //! }
 //! ```
+//!
+//! # Fairness: who waits for whom, and for how long
+//!
+//! Work from outside the workers (spawns from other threads, wakes from
+//! I/O threads, timers fired by the monitor) lands in the injector. It is
+//! served **by time, not by ticks**: at every poll boundary a worker looks
+//! at the injector (`is_empty`: two loads, no clock read), and if it has
+//! work and this worker ran a local task since its last share, it takes a
+//! fair share (`len / workers + 1`, at most 32) and runs it before going
+//! back to its own queues. So:
+//!
+//! * a task in the injector waits at most **one poll** of whatever each
+//!   worker is running, however long that poll is (a fixed 1-in-61-ticks
+//!   look, as before, made that 61 polls: 3 s behind 50 ms polls);
+//! * local work waits at most one share (32 polls) behind the injector,
+//!   and a share is only taken after a local poll, so neither side starves
+//!   the other, even when the injector never empties;
+//! * the LIFO chain after a task stops as soon as the injector has work
+//!   (the slot's task stays stealable in the slot and runs after the
+//!   share);
+//! * timers: a worker that parks fires what is due and arms itself for the
+//!   next deadline; busy workers fire due timers every 61 ticks; while
+//!   every worker is busy the monitor is armed instead and fires them on
+//!   time, into the injector, so their tasks run at the next poll
+//!   boundary of any worker;
+//! * a parked worker beside a non-empty injector (or beside work queued
+//!   behind a long poll) is woken by the monitor at its next look (1 ms).
+//!
+//! The worst case for outside work is therefore one poll of the running
+//! task (plus, under load, up to one share of earlier outside work); the
+//! rules cost one `is_empty` per poll boundary.
 //!
 //! **The LIFO slot.** A task woken (or spawned) by the task running on this
 //! worker goes into the slot and runs next, while the data it was sent is
@@ -94,6 +128,10 @@ struct Core {
     tick: u32,
     is_searching: bool,
     rand: FastRand,
+    /// Tasks still to take from the injector in the current share.
+    injector_share: usize,
+    /// A local task (LIFO slot or deque) ran since the last share.
+    ran_local: bool,
 }
 
 impl Worker {
@@ -129,10 +167,12 @@ impl Worker {
             tick: 0,
             is_searching: false,
             rand: FastRand::new(self.index as u32),
+            injector_share: 0,
+            ran_local: true,
         };
         while !self.shared.is_shutdown() {
             core.tick = core.tick.wrapping_add(1);
-            if let Some(task) = self.next_task(&core) {
+            if let Some(task) = self.next_task(&mut core) {
                 self.run_task(&mut core, task);
                 continue;
             }
@@ -145,23 +185,48 @@ impl Worker {
         self.drain_on_exit();
     }
 
-    /// Local work first (the LIFO slot, then the deque), but every
-    /// `global_queue_interval` ticks the injector first, so tasks scheduled
-    /// from outside are not starved by a busy worker.
-    fn next_task(&self, core: &Core) -> Option<Notified> {
+    /// The fairness rules (see the top of this file): a share of the
+    /// injector when it has work and local work ran since the last share,
+    /// otherwise the LIFO slot, the deque, then a batch of the injector.
+    fn next_task(&self, core: &mut Core) -> Option<Notified> {
         if core.tick % self.shared.config.global_queue_interval == 0 {
             self.fire_due_timers();
-            if let Some(task) = self.pop_injector() {
-                return Some(task);
-            }
         }
-        if let Some(task) = self.lifo().take() {
+        if let Some(task) = self.next_from_injector(core) {
             return Some(task);
         }
-        if let Some(task) = self.local.pop() {
+        if let Some(task) = self.lifo().take().or_else(|| self.local.pop()) {
+            core.ran_local = true;
             return Some(task);
         }
         self.steal_injector()
+    }
+
+    /// The next task of the current share of the injector, or of a new
+    /// share if the injector has work and a local task ran since the last.
+    fn next_from_injector(&self, core: &mut Core) -> Option<Notified> {
+        if core.injector_share == 0 {
+            if !core.ran_local || self.shared.injector.is_empty() {
+                return None;
+            }
+            core.ran_local = false;
+            core.injector_share = self.injector_share();
+        }
+        match self.pop_injector() {
+            Some(task) => {
+                core.injector_share -= 1;
+                Some(task)
+            }
+            None => {
+                core.injector_share = 0;
+                None
+            }
+        }
+    }
+
+    /// A fair share of the injector for one worker.
+    fn injector_share(&self) -> usize {
+        (self.shared.injector.len() / self.shared.remotes.len() + 1).min(STEAL_LIMIT)
     }
 
     fn pop_injector(&self) -> Option<Notified> {
@@ -180,9 +245,9 @@ impl Worker {
         if injector.is_empty() {
             return None;
         }
-        let share = injector.len() / self.shared.remotes.len() + 1;
+        let share = self.injector_share();
         loop {
-            match injector.steal_into(&self.local, share.min(STEAL_LIMIT)) {
+            match injector.steal_into(&self.local, share) {
                 Stolen::Task(task) => return Some(task),
                 Stolen::Empty => return None,
                 Stolen::Retry => crate::loom::hint::spin_loop(),
@@ -249,7 +314,10 @@ impl Worker {
         // The lifecycle flag is checked before every poll, these included:
         // a worker whose poll outlived the shutdown deadline starts no
         // other (see `runtime::lifecycle`).
-        while !self.shared.is_shutdown() {
+        // The chain also stops when the injector has work: outside work
+        // waits one poll, not a chain of them (the slot's task stays in
+        // the slot, stealable, and runs after the injector's share).
+        while !self.shared.is_shutdown() && self.shared.injector.is_empty() {
             let Some(task) = self.lifo().take() else {
                 break;
             };
