@@ -261,7 +261,7 @@ fn a_refused_operation_leaves_nothing_behind() {
     assert!(!lock.is_locked(), "a refused lock took the lock");
     let queue = Queue::unbounded();
     queue.try_put(1).unwrap();
-    let mut get = pin!(queue.get());
+    let mut get = Box::pin(queue.get());
     assert!(poll_with(Some(0), get.as_mut(), Waker::noop()).is_pending());
     assert_eq!(queue.len(), 1, "a refused get took the item");
     // Dropped after a refusal: nothing to pass on, and others proceed.
