@@ -275,7 +275,7 @@ pub fn remaining() -> Option<u32> {
 /// });
 /// assert!(Pin::new(&mut Ready).poll(&mut cx).is_ready()); // unconstrained
 /// ```
-#[inline]
+#[inline(always)]
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<Proceed> {
     let spent = BUDGET.try_with(|b| {
         let r = b.remaining.get();
@@ -289,14 +289,19 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<Proceed> {
         }
     });
     match spent {
+        Ok(Some(spent)) => Poll::Ready(Proceed { spent }),
         // No thread-local (the thread is being torn down): unconstrained.
-        Err(_) | Ok(Some(false)) => Poll::Ready(Proceed { spent: false }),
-        Ok(Some(true)) => Poll::Ready(Proceed { spent: true }),
-        Ok(None) => {
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
+        Err(_) => Poll::Ready(Proceed { spent: false }),
+        Ok(None) => refused(cx),
     }
+}
+
+/// Wakes the task (it is to be polled again after the others) and refuses.
+#[cold]
+#[inline(never)]
+fn refused(cx: &mut Context<'_>) -> Poll<Proceed> {
+    cx.waker().wake_by_ref();
+    Poll::Pending
 }
 
 /// The budget is spent: refuse, except once every `REFUSALS` refusals.

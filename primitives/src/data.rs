@@ -88,7 +88,7 @@ impl<T, K: Kind> Guarded<T, K> {
     }
 
     /// Polls for `n` permits (at most `FULL`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_acquire(
         &self,
         me: &mut Waiter<'_>,

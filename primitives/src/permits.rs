@@ -222,7 +222,7 @@ impl Permits {
     /// A first poll (the node is idle) consults the [`coop`] budget before
     /// it takes or links anything: refused, it leaves no trace. A node that
     /// waited completes as soon as it is granted, whatever the budget.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_acquire(
         &self,
         me: &mut Waiter<'_>,
@@ -232,16 +232,32 @@ impl Permits {
         if me.status() == Status::Idle {
             let proceed = ready!(coop::poll_proceed(cx));
             // The fast path: no node involved.
-            let result = match self.try_acquire(n) {
-                Ok(held) => Poll::Ready(Ok(held)),
-                Err(_) => self.poll_acquire_slow(me, n, cx),
-            };
-            if result.is_ready() {
+            if let Ok(held) = self.try_acquire(n) {
                 proceed.made_progress();
+                return Poll::Ready(Ok(held));
             }
-            return result;
+            return self.poll_first_budgeted(me, n, cx, proceed);
         }
         self.poll_acquire_slow(me, n, cx)
+    }
+
+    /// A first poll whose fast path failed, with its budget unit in hand:
+    /// kept if it completes, given back if it waits. Out of line, so that
+    /// the fast path stays small enough to inline into the futures.
+    #[cold]
+    #[inline(never)]
+    fn poll_first_budgeted(
+        &self,
+        me: &mut Waiter<'_>,
+        n: usize,
+        cx: &mut Context<'_>,
+        proceed: coop::Proceed,
+    ) -> Poll<Result<Held, AcquireError>> {
+        let result = self.poll_acquire_slow(me, n, cx);
+        if result.is_ready() {
+            proceed.made_progress();
+        }
+        result
     }
 
     /// [`poll_acquire`](Self::poll_acquire) without the budget: for a
