@@ -718,6 +718,24 @@ fn rwlock<L: BenchRwLock>(rt: Rt) -> BoxFuture<()> {
     })
 }
 
+/// 1,000,000 put/get pairs in one task on a queue that never blocks: the
+/// uncontended fast path (and, on magpie's runtime, the cooperative
+/// budget's yields: one every 64 pairs).
+fn queue_uncontended<Q: BenchQueue>(_rt: Rt) -> BoxFuture<()> {
+    Box::pin(async move {
+        let (tx, rx) = Q::bounded(1024);
+        let mut sum = 0;
+        for i in 0..UNCONTENDED_ITERS as u64 {
+            Q::send(&tx, i).await;
+            sum += Q::recv(&rx).await.expect("just put");
+        }
+        assert_eq!(
+            black_box(sum),
+            (UNCONTENDED_ITERS as u64 - 1) * UNCONTENDED_ITERS as u64 / 2
+        );
+    })
+}
+
 // ---- driver ----------------------------------------------------------------
 
 /// Adds `workload` for `rt` to `group` as `"{name}/{runtime}"`.
@@ -882,6 +900,22 @@ fn sync_benches(c: &mut Criterion) {
             queue::<AsyncChannel>(rt, 1)
         });
         bench(&mut g, &rt, "flume", |rt| queue::<Flume>(rt, 1));
+        g.finish();
+
+        let mut g = group(c, "queue_uncontended_1m");
+        bench(
+            &mut g,
+            &rt,
+            "magpie::Queue",
+            queue_uncontended::<MagpieQueue>,
+        );
+        bench(&mut g, &rt, "tokio::mpsc", queue_uncontended::<TokioMpsc>);
+        bench(
+            &mut g,
+            &rt,
+            "async_channel",
+            queue_uncontended::<AsyncChannel>,
+        );
         g.finish();
 
         let mut g = group(c, "event_wake_1000");

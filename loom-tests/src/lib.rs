@@ -265,3 +265,12 @@ impl Latch {
         }
     }
 }
+
+/// Awaits `fut` with each of its polls under `coop::budget(n)`, as an
+/// executor that drives the cooperative budget does. With `n = 1` a model
+/// reaches the budget's refusals: the second operation that would complete
+/// within one poll is refused (it wakes its task and returns `Pending`).
+pub async fn budgeted<F: Future>(n: u32, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| magpie_sync::coop::budget(n, || fut.as_mut().poll(cx))).await
+}

@@ -1,8 +1,9 @@
 //! [`Barrier`]: asyncio's `Barrier`.
 
 use core::fmt;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, ready};
 
+use crate::coop;
 use crate::wait_list::{Status, WaitList, WaitOp, Waiter, wait_future};
 
 /// A meeting point for a fixed number of tasks (asyncio's `Barrier`).
@@ -132,11 +133,14 @@ impl WaitOp for Arrive<'_> {
         loop {
             match me.status() {
                 Status::Idle => {
+                    // A first poll: the budget first, before arriving.
+                    let proceed = ready!(coop::poll_proceed(cx));
                     let mut locked = self.barrier.list.lock();
                     let arrived = *locked.data() + 1;
                     if arrived == self.barrier.parties {
                         *locked.data() = 0;
                         locked.notify_all();
+                        proceed.made_progress();
                         return Poll::Ready(BarrierWaitResult { leader: true });
                     }
                     *locked.data() = arrived;

@@ -242,7 +242,7 @@ impl<'a, T> WaitOp for WaitOnCondition<'a, T> {
                     let lock = self.lock;
                     return lock
                         .cell
-                        .poll_acquire(me, 1, cx)
+                        .poll_reacquire(me, 1, cx)
                         .map(|access| LockGuard::from_access(lock, access));
                 }
             }

@@ -88,7 +88,7 @@ impl<T, K: Kind> Guarded<T, K> {
     }
 
     /// Polls for `n` permits (at most `FULL`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_acquire(
         &self,
         me: &mut Waiter<'_>,
@@ -97,6 +97,24 @@ impl<T, K: Kind> Guarded<T, K> {
     ) -> Poll<Access<T, K>> {
         assert!(n >= 1 && n <= K::FULL);
         match self.permits.poll_acquire(me, n, cx) {
+            Poll::Ready(Ok(held)) => Poll::Ready(Access::new(held)),
+            Poll::Ready(Err(e)) => unreachable!("a lock's permits are never closed: {e}"),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// [`poll_acquire`](Self::poll_acquire) without the [`coop`](crate::coop)
+    /// budget, for a waiter that has waited already (see
+    /// [`Permits::poll_reacquire`]).
+    #[inline]
+    pub(crate) fn poll_reacquire(
+        &self,
+        me: &mut Waiter<'_>,
+        n: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Access<T, K>> {
+        assert!(n >= 1 && n <= K::FULL);
+        match self.permits.poll_reacquire(me, n, cx) {
             Poll::Ready(Ok(held)) => Poll::Ready(Access::new(held)),
             Poll::Ready(Err(e)) => unreachable!("a lock's permits are never closed: {e}"),
             Poll::Pending => Poll::Pending,

@@ -1,8 +1,9 @@
 //! [`Event`]: asyncio's `Event`.
 
 use core::fmt;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, ready};
 
+use crate::coop;
 use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use crate::wait_list::{Status, WAITERS, WaitList, WaitOp, Waiter, wait_future};
 
@@ -156,18 +157,21 @@ impl WaitOp for WaitForSet<'_> {
         loop {
             match me.status() {
                 Status::Idle => {
+                    // A first poll: the budget first, before registering.
+                    let proceed = ready!(coop::poll_proceed(cx));
                     if self.event.is_set() {
+                        proceed.made_progress();
                         return Poll::Ready(());
                     }
                     let mut locked = self.event.list.lock();
                     let linked = locked.enqueue(me, 1, cx.waker(), |s| {
                         if s & SET != 0 { None } else { Some(s) }
                     });
-                    return if linked {
-                        Poll::Pending
-                    } else {
-                        Poll::Ready(())
-                    };
+                    if linked {
+                        return Poll::Pending;
+                    }
+                    proceed.made_progress();
+                    return Poll::Ready(());
                 }
                 Status::Waiting => {
                     let mut locked = self.event.list.lock();

@@ -24,6 +24,10 @@
 //! * **Runtime-agnostic.** Only [`core::task::Waker`] is used: the
 //!   primitives work on magpie, tokio, smol, `futures::executor`, or any
 //!   other executor.
+//! * **Cooperative.** An operation that completes without waiting spends
+//!   one unit of the task's [`coop`] budget, when an executor drives one
+//!   (magpie does; elsewhere it is a no-op), so that a task looping on
+//!   ready operations yields.
 //! * **Misuse is reported.** Every error type implements
 //!   [`std::error::Error`]; requests that could never be met (a queue of
 //!   capacity 0, more permits than a semaphore can hold) fail at once
@@ -56,6 +60,7 @@
 
 mod barrier;
 mod condition;
+pub mod coop;
 mod data;
 mod error;
 mod event;

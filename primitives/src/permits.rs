@@ -65,10 +65,11 @@
 //! hand-off is cheaper. Starvation is the signal that contention is
 //! persistent; an empty line, that it is over.
 
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, ready};
 use std::cell::Cell;
 use std::marker::PhantomData;
 
+use crate::coop;
 use crate::error::{AcquireError, TryAcquireError};
 use crate::fairness::Fairness;
 use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -217,7 +218,11 @@ impl Permits {
     }
 
     /// Polls for `n` permits with the node `me`.
-    #[inline]
+    ///
+    /// A first poll (the node is idle) consults the [`coop`] budget before
+    /// it takes or links anything: refused, it leaves no trace. A node that
+    /// waited completes as soon as it is granted, whatever the budget.
+    #[inline(always)]
     pub(crate) fn poll_acquire(
         &self,
         me: &mut Waiter<'_>,
@@ -225,7 +230,47 @@ impl Permits {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Held, AcquireError>> {
         if me.status() == Status::Idle {
+            let proceed = ready!(coop::poll_proceed(cx));
             // The fast path: no node involved.
+            if let Ok(held) = self.try_acquire(n) {
+                proceed.made_progress();
+                return Poll::Ready(Ok(held));
+            }
+            return self.poll_first_budgeted(me, n, cx, proceed);
+        }
+        self.poll_acquire_slow(me, n, cx)
+    }
+
+    /// A first poll whose fast path failed, with its budget unit in hand:
+    /// kept if it completes, given back if it waits. Out of line, so that
+    /// the fast path stays small enough to inline into the futures.
+    #[cold]
+    #[inline(never)]
+    fn poll_first_budgeted(
+        &self,
+        me: &mut Waiter<'_>,
+        n: usize,
+        cx: &mut Context<'_>,
+        proceed: coop::Proceed,
+    ) -> Poll<Result<Held, AcquireError>> {
+        let result = self.poll_acquire_slow(me, n, cx);
+        if result.is_ready() {
+            proceed.made_progress();
+        }
+        result
+    }
+
+    /// [`poll_acquire`](Self::poll_acquire) without the budget: for a
+    /// waiter that has waited already (a `Condition`'s notified waiter
+    /// taking its lock back with the node it was notified on).
+    #[inline]
+    pub(crate) fn poll_reacquire(
+        &self,
+        me: &mut Waiter<'_>,
+        n: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Held, AcquireError>> {
+        if me.status() == Status::Idle {
             if let Ok(held) = self.try_acquire(n) {
                 return Poll::Ready(Ok(held));
             }

@@ -20,13 +20,14 @@
 use core::fmt;
 use core::marker::PhantomData;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, ready};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use futures_core::{FusedStream, Stream};
 
+use crate::coop;
 use crate::error::{CapacityError, GetError, PutError, TryGetError, TryPutError};
 use crate::loom::sync::atomic::Ordering::{Acquire, Release};
 use crate::wait_list::{
@@ -709,19 +710,20 @@ impl<T, S: Storage<T>> Shared<T, S> {
     fn poll_get(&self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Result<T, GetError>> {
         loop {
             match me.status() {
-                Status::Idle | Status::Closed => {
-                    // A getter woken by `close` may still drain what is left.
+                Status::Idle => {
+                    // A first poll: the budget first, before the lock.
+                    let proceed = ready!(coop::poll_proceed(cx));
+                    let result = self.get_or_enqueue(me, cx);
+                    if result.is_ready() {
+                        proceed.made_progress();
+                    }
+                    return result;
+                }
+                Status::Closed => {
+                    // A getter woken by `close` may still drain what is
+                    // left; it waited already, so it is not budgeted.
                     me.take_closed();
-                    let mut locked = self.list.lock();
-                    let state = locked.data();
-                    if state.unclaimed() > 0 {
-                        return Poll::Ready(Ok(pop(&mut locked)));
-                    }
-                    if state.closed {
-                        return Poll::Ready(Err(GetError(())));
-                    }
-                    locked.enqueue(me, 1, cx.waker(), Some);
-                    return Poll::Pending;
+                    return self.get_or_enqueue(me, cx);
                 }
                 Status::Waiting => {
                     let mut locked = self.list.lock();
@@ -738,6 +740,24 @@ impl<T, S: Storage<T>> Shared<T, S> {
                 }
             }
         }
+    }
+
+    /// Takes an unclaimed item, fails if closed, or links `me` (idle).
+    fn get_or_enqueue(
+        &self,
+        me: &mut Waiter<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, GetError>> {
+        let mut locked = self.list.lock();
+        let state = locked.data();
+        if state.unclaimed() > 0 {
+            return Poll::Ready(Ok(pop(&mut locked)));
+        }
+        if state.closed {
+            return Poll::Ready(Err(GetError(())));
+        }
+        locked.enqueue(me, 1, cx.waker(), Some);
+        Poll::Pending
     }
 
     fn cancel_get(&self, me: &mut Waiter<'_>) {
@@ -774,13 +794,17 @@ impl<T, S: Storage<T>> Shared<T, S> {
         loop {
             match me.status() {
                 Status::Idle => {
+                    // A first poll: the budget first, before the lock.
+                    let proceed = ready!(coop::poll_proceed(cx));
                     let mut locked = self.list.lock();
                     let state = locked.data();
                     if state.closed {
+                        proceed.made_progress();
                         return Poll::Ready(Err(PutError(take(item))));
                     }
                     if state.free_places() > 0 {
                         push(&mut locked, take(item));
+                        proceed.made_progress();
                         return Poll::Ready(Ok(()));
                     }
                     locked.enqueue_in(putters, me, cx.waker());
@@ -905,8 +929,11 @@ impl<S> WaitOp for JoinOp<'_, S> {
         loop {
             match me.status() {
                 Status::Idle => {
+                    // A first poll: the budget first, before the lock.
+                    let proceed = ready!(coop::poll_proceed(cx));
                     let mut locked = self.list.lock();
                     if locked.data().unfinished == 0 {
+                        proceed.made_progress();
                         return Poll::Ready(());
                     }
                     locked.enqueue_in(joiners, me, cx.waker());

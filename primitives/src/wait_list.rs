@@ -1166,7 +1166,7 @@ impl<O: WaitOp> Waiting<O> {
     }
 
     /// Polls the operation with the pinned node.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
         // SAFETY: we never move out of `self`; the node stays where it is
         // until `drop`, which is what pinning promises (invariant 2). `op` is
@@ -1254,7 +1254,9 @@ macro_rules! wait_future {
         impl<$($gen)*> ::core::future::Future for $name<$($arg)*> {
             type Output = $out;
 
-            #[inline]
+            // Always: the fast paths are a few instructions, and a call
+            // here costs the uncontended lock a measurable fraction.
+            #[inline(always)]
             fn poll(
                 self: ::core::pin::Pin<&mut Self>,
                 cx: &mut ::core::task::Context<'_>,

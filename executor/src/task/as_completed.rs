@@ -76,14 +76,21 @@ impl<T> Stream for AsCompleted<T> {
     type Item = Result<T, JoinError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.set.poll_next(cx) {
+        // A finished task handed out at once spends a unit of the
+        // cooperative budget, as awaiting its `JoinHandle` would.
+        let proceed = std::task::ready!(magpie_sync::coop::poll_proceed(cx));
+        let next = match self.set.poll_next(cx) {
             Poll::Ready(Some(index)) => {
                 let mut handle = self.set.take(index).expect("reported once");
                 Poll::Ready(Some(handle.take_finished()))
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
+        };
+        if next.is_ready() {
+            proceed.made_progress();
         }
+        next
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -2,6 +2,7 @@
 
 use super::raw::{DoneCallback, RawTask};
 use super::{Id, JoinError};
+use magpie_sync::coop;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -126,7 +127,9 @@ impl<T> JoinHandle<T> {
     /// If the task has not finished ([`poll_finished`](Self::poll_finished)
     /// is `Ready` first), or the output was taken.
     pub(crate) fn take_finished(&mut self) -> Result<T, JoinError> {
-        match Pin::new(self).poll(&mut Context::from_waker(Waker::noop())) {
+        // Not through `poll`: the caller learnt that the task finished from
+        // an operation of its own (which answers to the budget itself).
+        match self.read_output(Waker::noop()) {
             Poll::Ready(output) => output,
             Poll::Pending => unreachable!("take_finished on a task that has not finished"),
         }
@@ -298,6 +301,22 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A finished task's output is an operation that completes at once:
+        // it spends a unit of the cooperative budget, so that a task looping
+        // on finished handles yields too. Consulted before anything is read
+        // or registered; a handle that has to wait gives the unit back.
+        let proceed = std::task::ready!(coop::poll_proceed(cx));
+        let out = self.get_mut().read_output(cx.waker());
+        if out.is_ready() {
+            proceed.made_progress();
+        }
+        out
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// The output if the task finished, else registers `waker`.
+    fn read_output(&mut self, waker: &Waker) -> Poll<Result<T, JoinError>> {
         let mut out = Poll::Pending;
         // SAFETY: `out` is a `Poll<Result<T, JoinError>>` and `T` is the
         // task's output type (the handle was created for it); we are the
@@ -305,7 +324,7 @@ impl<T> Future for JoinHandle<T> {
         unsafe {
             self.raw.try_read_output(
                 &mut out as *mut Poll<Result<T, JoinError>> as *mut (),
-                cx.waker(),
+                waker,
             )
         };
         out

@@ -39,6 +39,10 @@ pub use self::id::Id;
 pub use self::join::{CancelHandle, JoinHandle};
 pub use self::wait::{Wait, WaitFor, wait};
 pub use self::yield_now::{YieldNow, yield_now};
+/// The cooperative budget (the same module as [`magpie::sync::coop`](crate::sync::coop)):
+/// each poll of a task may complete [`coop::DEFAULT_BUDGET`] operations
+/// that do not wait before they are made to yield.
+pub use magpie_sync::coop;
 
 pub(crate) use self::list::{Closed, OwnedTasks};
 pub(crate) use self::raw::{Header, Notified, RawTask, Schedule};

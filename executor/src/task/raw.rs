@@ -11,6 +11,7 @@ use super::list::Pointers;
 use super::state::{Snapshot, State, ToIdle, ToRunning, ToScheduled};
 use super::{Id, TaskMeta, TaskStats};
 use crate::loom::cell::UnsafeCell;
+use magpie_sync::coop;
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe};
@@ -387,16 +388,26 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             .meta
             .spawned_at
             .map(|_| scheduler.clock_micros());
+        // Each poll gets a fresh cooperative budget (the outer one, if this
+        // thread was inside another budgeted poll, is restored after, also
+        // on a panic): a task whose operations keep completing at once is
+        // made to yield after `DEFAULT_BUDGET` of them.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            self.cell().stage.with_mut(|stage| {
-                // SAFETY: we own `RUNNING`, so nobody else touches the stage;
-                // the future is pinned because the allocation never moves
-                // and the stage is only replaced after the future is done.
-                match unsafe { &mut *stage } {
-                    // SAFETY: as above: the future never moves until dropped.
-                    Stage::Running(future) => unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
-                    _ => unreachable!("a task in RUNNING state has no future"),
-                }
+            coop::budget(coop::DEFAULT_BUDGET, || {
+                self.cell().stage.with_mut(|stage| {
+                    // SAFETY: we own `RUNNING`, so nobody else touches the
+                    // stage; the future is pinned because the allocation
+                    // never moves and the stage is only replaced after the
+                    // future is done.
+                    match unsafe { &mut *stage } {
+                        Stage::Running(future) => {
+                            // SAFETY: as above: the future never moves until
+                            // dropped.
+                            unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
+                        }
+                        _ => unreachable!("a task in RUNNING state has no future"),
+                    }
+                })
             })
         }));
         let took = started.map(|started| scheduler.clock_micros().saturating_sub(started));
