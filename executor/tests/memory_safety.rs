@@ -23,7 +23,7 @@ use std::time::Duration;
 /// Iterations of the racing tests: Miri interprets every step, so it
 /// runs fewer (its scheduler preempts threads at random points, so each
 /// iteration explores a different interleaving).
-const ITERS: usize = if cfg!(miri) { 20 } else { 500 };
+const ITERS: usize = if cfg!(miri) { 200 } else { 500 };
 
 /// Sleeps in its destructor, so that the shutdown sweep is still inside
 /// the future's drop (owning `RUNNING`) when another thread pops the

@@ -352,8 +352,17 @@ impl Worker {
             self.lifo().replace(task)
         };
         if let Some(task) = displaced {
+            // A yielding task that is this worker's only queued work runs
+            // again right after its poll (this worker is awake, and looks at
+            // its own queues before it parks): waking a sleeper to steal it
+            // would only cost a thread wake-up per yield, which is what a
+            // task yielding to the cooperative budget does every 128
+            // operations. Anything else queued here is worth a thief.
+            let alone = is_yield && self.local.len() == 0 && self.lifo().is_empty();
             self.local.push(task);
-            self.shared.notify_parked();
+            if !alone {
+                self.shared.notify_parked();
+            }
         }
     }
 
