@@ -150,7 +150,9 @@ impl BlockingPool {
                     drop(state);
                     for task in queued {
                         task.raw().cancel();
-                        task.run();
+                        // A cancelled run completes the task: nothing to
+                        // queue again.
+                        drop(task.run());
                     }
                 }
             }
@@ -224,9 +226,14 @@ fn run_thread(shared: Arc<Shared>) {
         if let Some(task) = state.queue.pop_front() {
             state.busy += 1;
             drop(state);
-            task.run();
+            // A blocking task completes in its one poll; were it ever woken
+            // during it, its entry comes back and goes to the queue again.
+            let requeue = task.run();
             state = pool.state.lock();
             state.busy -= 1;
+            if let Some(task) = requeue {
+                state.queue.push_back(task);
+            }
             continue;
         }
         state.idle += 1;
@@ -260,7 +267,7 @@ fn run_thread(shared: Arc<Shared>) {
 pub(crate) struct BlockingSchedule(pub(crate) Arc<Shared>);
 
 impl Schedule for BlockingSchedule {
-    fn schedule(&self, task: Notified, _is_yield: bool) {
+    fn schedule(&self, task: Notified) {
         self.0.blocking.push(&self.0, task);
     }
 

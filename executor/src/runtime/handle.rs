@@ -195,7 +195,7 @@ impl Handle {
         };
         match inserted {
             Ok(()) => {
-                raw.schedule(false);
+                raw.schedule();
                 Ok(handle)
             }
             Err(_closed) => {

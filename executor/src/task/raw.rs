@@ -21,10 +21,10 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 /// What a task needs from whoever runs it.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {
-    /// Puts the task in a run queue. `is_yield` is true when the task was
-    /// woken during its own poll: it must then run after the tasks already
-    /// queued.
-    fn schedule(&self, task: Notified, is_yield: bool);
+    /// Puts the task in a run queue (a wake, a spawn, a cancel). A task
+    /// woken during its own poll is not scheduled through here: `run`
+    /// hands its entry back to the caller, which queues it as a yield.
+    fn schedule(&self, task: Notified);
 
     /// Removes the task from the owned-tasks list. Returns `true` if it was
     /// there: the list's reference then passes to the caller.
@@ -93,10 +93,11 @@ struct Cell<F: Future, S> {
 
 /// The operations that need the concrete future and scheduler types.
 struct Vtable {
-    /// Consumes one run-queue reference and runs (or cancels) the task.
-    run: unsafe fn(NonNull<Header>),
+    /// Consumes one run-queue reference and runs (or cancels) the task;
+    /// `true` hands the reference back for a yield's new entry.
+    run: unsafe fn(NonNull<Header>) -> bool,
     /// Consumes one reference and hands the task to its scheduler.
-    schedule: unsafe fn(NonNull<Header>, bool),
+    schedule: unsafe fn(NonNull<Header>),
     /// Frees the allocation (reference count reached zero).
     dealloc: unsafe fn(NonNull<Header>),
     /// `JoinHandle::poll`.
@@ -215,13 +216,14 @@ impl RawTask {
     /// and release the entry's reference before `schedule` returns. The
     /// caller's reference keeps the allocation, and so the scheduler and
     /// the runtime it points to, alive until then. Every caller does: a
-    /// `JoinHandle` (spawn, cancel), a waker (wake by reference, or by
-    /// value, which releases its reference only afterwards) and the worker
-    /// re-queueing a task woken during its poll (its run-queue reference).
-    pub(crate) fn schedule(self, is_yield: bool) {
+    /// `JoinHandle` (spawn, cancel) and a waker (wake by reference, or by
+    /// value, which releases its reference only afterwards). A task woken
+    /// during its own poll is not re-queued through here at all (see
+    /// [`Notified::run`]).
+    pub(crate) fn schedule(self) {
         // SAFETY: the caller passes the reference it took for the entry to
         // the scheduler, and holds another one across the call (see above).
-        unsafe { (self.vtable().schedule)(self.ptr, is_yield) }
+        unsafe { (self.vtable().schedule)(self.ptr) }
     }
 
     /// `JoinHandle::poll`: writes `Poll::Ready(output)` to `dst` if the task
@@ -295,7 +297,7 @@ impl RawTask {
     pub(crate) fn cancel(self) {
         if self.header().state.transition_to_cancelled() {
             // The transition took a reference for the run-queue entry.
-            self.schedule(false);
+            self.schedule();
         }
     }
 }
@@ -329,10 +331,19 @@ impl Notified {
     }
 
     /// Runs the task: polls it (or cancels it), consuming this entry.
-    pub(crate) fn run(self) {
+    ///
+    /// Returns a new entry if the task was woken during its poll: the
+    /// caller must queue it as a yield (behind what is already queued).
+    /// It is handed back rather than scheduled from inside the task so
+    /// that no call borrows from a task another thread may complete and
+    /// free meanwhile (a thief may steal the entry at once), and so that a
+    /// yield costs no extra reference count: the entry reuses ours.
+    #[must_use = "a task woken during its poll must be queued again"]
+    pub(crate) fn run(self) -> Option<Notified> {
         let raw = self.into_raw();
-        // SAFETY: we pass our run-queue reference on to `run`.
-        unsafe { (raw.vtable().run)(raw.ptr) }
+        // SAFETY: we pass our run-queue reference on to `run`, which hands
+        // it back (as the new entry's) if it returns true.
+        unsafe { (raw.vtable().run)(raw.ptr) }.then(|| Notified(raw))
     }
 }
 
@@ -443,15 +454,18 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         })
     }
 
-    fn run(self) {
+    /// `true`: woken during the poll; our run-queue reference is now the
+    /// new entry's, for the caller to queue.
+    fn run(self) -> bool {
         match self.state().transition_to_running() {
             ToRunning::Stale => self.raw().drop_reference(),
             ToRunning::Cancel => self.cancel_and_complete(true),
-            ToRunning::Poll => self.poll(),
+            ToRunning::Poll => return self.poll(),
         }
+        false
     }
 
-    fn poll(self) {
+    fn poll(self) -> bool {
         let output = match self.poll_future() {
             Ok(Poll::Pending) => {
                 match self.state().transition_to_idle() {
@@ -460,20 +474,12 @@ impl<F: Future, S: Schedule> Harness<F, S> {
                         // not complete, so ours was never the last.
                         debug_assert!(!dealloc);
                     }
-                    ToIdle::Rescheduled => {
-                        // The transition took the new entry's reference; our
-                        // run-queue reference keeps the task alive while the
-                        // scheduler (which lives in it) queues the entry,
-                        // which another worker may steal and complete
-                        // before `schedule` returns.
-                        self.cell()
-                            .scheduler
-                            .schedule(Notified::from_raw(self.raw()), true);
-                        self.raw().drop_reference();
-                    }
+                    // Our run-queue reference becomes the new entry's; the
+                    // caller queues it (see `Notified::run`).
+                    ToIdle::Rescheduled => return true,
                     ToIdle::Cancel => self.cancel_and_complete(true),
                 }
-                return;
+                return false;
             }
             Ok(Poll::Ready(value)) => match self.drop_future() {
                 Ok(()) => Ok(value),
@@ -491,6 +497,7 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             }
         };
         self.complete(output, true);
+        false
     }
 
     fn panic_error(&self, payload: Box<dyn std::any::Any + Send>) -> JoinError {
@@ -693,12 +700,12 @@ fn register_join_waker(header: &Header, snapshot: Snapshot, waker: &Waker) -> bo
     header.state.set_join_waker().is_err()
 }
 
-unsafe fn run<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+unsafe fn run<F: Future, S: Schedule>(ptr: NonNull<Header>) -> bool {
     // SAFETY: the vtable is only installed on a `Cell<F, S>`.
-    unsafe { Harness::<F, S>::from_raw(ptr) }.run();
+    unsafe { Harness::<F, S>::from_raw(ptr) }.run()
 }
 
-unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>, is_yield: bool) {
+unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the vtable is only installed on a `Cell<F, S>`. The `&S`
     // formed below (the `&self` of `Schedule::schedule`) points into the
     // allocation and must stay valid for the whole call, after the entry
@@ -709,7 +716,7 @@ unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>, is_yield: bool)
     harness
         .cell()
         .scheduler
-        .schedule(Notified::from_raw(harness.raw()), is_yield);
+        .schedule(Notified::from_raw(harness.raw()));
 }
 
 unsafe fn dealloc<F: Future, S: Schedule>(ptr: NonNull<Header>) {
@@ -850,7 +857,7 @@ unsafe fn waker_wake(ptr: *const ()) {
             // The transition took the entry's reference and left ours: it
             // keeps the task alive until the entry is queued (see
             // `RawTask::schedule`), then it is released.
-            raw.schedule(false);
+            raw.schedule();
             raw.drop_reference();
         }
         ToScheduled::Nothing => {}
@@ -862,7 +869,7 @@ unsafe fn waker_wake(ptr: *const ()) {
 unsafe fn waker_wake_by_ref(ptr: *const ()) {
     let raw = header_raw(ptr);
     if raw.header().state.transition_to_scheduled_by_ref() == ToScheduled::Submit {
-        raw.schedule(false);
+        raw.schedule();
     }
 }
 

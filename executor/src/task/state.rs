@@ -161,10 +161,9 @@ pub(crate) enum ToIdle {
     /// Nobody woke the task: the run-queue reference was released; if this
     /// was the last reference the caller must deallocate.
     Idle { dealloc: bool },
-    /// The task was woken while it ran: re-queue it (yield semantics). A
-    /// reference for the new entry was taken; the caller still holds its
-    /// own, which keeps the task alive while it queues the entry, and
-    /// releases it afterwards.
+    /// The task was woken while it ran: re-queue it (yield semantics); the
+    /// caller's run-queue reference becomes the new entry's, and the entry
+    /// is handed back to whoever ran the task (see `Notified::run`).
     Rescheduled,
     /// Cancellation was requested while it ran: `RUNNING` is kept, drop the
     /// future now.
@@ -244,9 +243,8 @@ impl State {
                 return (None, ToIdle::Cancel);
             }
             if s.is_scheduled() {
-                // A reference for the new entry; the caller keeps its own
-                // until the entry is queued.
-                return (Some((s.0 & !RUNNING) + REF_ONE), ToIdle::Rescheduled);
+                // The run-queue reference is reused for the new entry.
+                return (Some(s.0 & !RUNNING), ToIdle::Rescheduled);
             }
             debug_assert!(s.ref_count() >= 1);
             let next = (s.0 & !RUNNING) - REF_ONE;
@@ -520,8 +518,7 @@ mod tests {
         assert_eq!(st.transition_to_scheduled_by_ref(), ToScheduled::Nothing);
         assert_eq!(st.transition_to_idle(), ToIdle::Rescheduled);
         assert!(st.load().is_scheduled());
-        // The new entry's reference; the worker then releases its own.
-        assert_eq!(st.load().ref_count(), 4);
+        assert_eq!(st.load().ref_count(), 3);
     }
 
     #[test]

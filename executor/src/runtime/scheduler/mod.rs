@@ -175,11 +175,9 @@ impl Shared {
 
 impl Schedule for Arc<Shared> {
     #[inline]
-    fn schedule(&self, task: Notified, is_yield: bool) {
+    fn schedule(&self, task: Notified) {
         context::with_worker(|worker| match worker {
-            Some(worker) if Arc::ptr_eq(&worker.shared, self) => {
-                worker.schedule_local(task, is_yield)
-            }
+            Some(worker) if Arc::ptr_eq(&worker.shared, self) => worker.schedule_local(task, false),
             _ => self.schedule_remote(task),
         })
     }

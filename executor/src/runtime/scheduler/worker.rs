@@ -132,6 +132,10 @@ struct Core {
     injector_share: usize,
     /// A local task (LIFO slot or deque) ran since the last share.
     ran_local: bool,
+    /// Tasks of the last batch moved from the injector into the (empty)
+    /// deque that have not been popped yet: they are the injector's work,
+    /// not local work (approximate: thieves may take some).
+    batch_left: usize,
 }
 
 impl Worker {
@@ -169,6 +173,7 @@ impl Worker {
             rand: FastRand::new(self.index as u32),
             injector_share: 0,
             ran_local: true,
+            batch_left: 0,
         };
         while !self.shared.is_shutdown() {
             core.tick = core.tick.wrapping_add(1);
@@ -195,11 +200,28 @@ impl Worker {
         if let Some(task) = self.next_from_injector(core) {
             return Some(task);
         }
-        if let Some(task) = self.lifo().take().or_else(|| self.local.pop()) {
+        if let Some(task) = self.lifo().take() {
             core.ran_local = true;
             return Some(task);
         }
-        self.steal_injector()
+        if let Some(task) = self.local.pop() {
+            if core.batch_left > 0 {
+                core.batch_left -= 1;
+            } else {
+                core.ran_local = true;
+            }
+            return Some(task);
+        }
+        self.batch_from_injector(core)
+    }
+
+    /// Moves a share of the injector into the (empty) deque in one steal
+    /// and returns one of its tasks; the rest still count as the
+    /// injector's work when they are popped.
+    fn batch_from_injector(&self, core: &mut Core) -> Option<Notified> {
+        let task = self.steal_injector()?;
+        core.batch_left = self.local.len();
+        Some(task)
     }
 
     /// The next task of the current share of the injector, or of a new
@@ -210,6 +232,11 @@ impl Worker {
                 return None;
             }
             core.ran_local = false;
+            if !self.has_local_work() {
+                // Nothing local waits behind it: take the share into the
+                // deque at once (one steal, not one pop per task).
+                return self.batch_from_injector(core);
+            }
             core.injector_share = self.injector_share();
         }
         match self.pop_injector() {
@@ -309,7 +336,7 @@ impl Worker {
             }
         }
         let stats = &self.remote().stats;
-        Self::poll(stats, task);
+        self.poll(stats, task);
         let mut lifo_polls = 0;
         // The lifecycle flag is checked before every poll, these included:
         // a worker whose poll outlived the shutdown deadline starts no
@@ -328,18 +355,23 @@ impl Worker {
             }
             lifo_polls += 1;
             WorkerStats::add(&stats.lifo_hits, 1);
-            Self::poll(stats, task);
+            self.poll(stats, task);
         }
     }
 
     /// Runs one task, with the bookkeeping the monitor and the task dump
     /// read: the poll counter and the id of the task in the poll.
+    /// A task woken during its own poll comes back from `run` and goes to
+    /// the back of the deque (a yield).
     #[inline]
-    fn poll(stats: &WorkerStats, task: Notified) {
+    fn poll(&self, stats: &WorkerStats, task: Notified) {
         WorkerStats::add(&stats.polls, 1);
         stats.current_task.store(task.header().id.as_u64(), Relaxed);
-        task.run();
+        let requeue = task.run();
         stats.current_task.store(0, Relaxed);
+        if let Some(task) = requeue {
+            self.schedule_local(task, true);
+        }
     }
 
     /// Schedules a task from code running on this worker (a wake or a
