@@ -336,7 +336,7 @@ impl Worker {
             }
         }
         let stats = &self.remote().stats;
-        self.poll(stats, task);
+        self.poll(core, stats, task);
         let mut lifo_polls = 0;
         // The lifecycle flag is checked before every poll, these included:
         // a worker whose poll outlived the shutdown deadline starts no
@@ -355,7 +355,7 @@ impl Worker {
             }
             lifo_polls += 1;
             WorkerStats::add(&stats.lifo_hits, 1);
-            self.poll(stats, task);
+            self.poll(core, stats, task);
         }
     }
 
@@ -364,12 +364,16 @@ impl Worker {
     /// A task woken during its own poll comes back from `run` and goes to
     /// the back of the deque (a yield).
     #[inline]
-    fn poll(&self, stats: &WorkerStats, task: Notified) {
+    fn poll(&self, core: &mut Core, stats: &WorkerStats, task: Notified) {
         WorkerStats::add(&stats.polls, 1);
         stats.current_task.store(task.header().id.as_u64(), Relaxed);
         let requeue = task.run();
         stats.current_task.store(0, Relaxed);
         if let Some(task) = requeue {
+            // A task that yields is local work from now on, even if it
+            // came in the last batch from the injector: stop counting the
+            // batch, or its re-queued tasks would hold the injector back.
+            core.batch_left = 0;
             self.schedule_local(task, true);
         }
     }
