@@ -181,6 +181,46 @@ fn join_handle_drop_races_completion() {
     });
 }
 
+/// The `JoinHandle` is polled with one waker, then with another (a task
+/// moved between `select!` arms, or `block_on` after a manual poll) while
+/// the task completes on the worker: replacing the waker takes the slot
+/// back only if the output was not handed off, and once it was, the
+/// runtime may already have woken the first waker and cleared `JOIN_WAKER`.
+/// The handle must get the output either way, and the runtime must wake
+/// whichever waker is registered at the hand off (`block_on` would park
+/// for ever otherwise, which loom reports as a deadlock).
+///
+/// Found by the soak (a state-machine assertion fired about once in 60
+/// short runs); this model fails on the assertion when it is checked before
+/// the hand-off test, as it was.
+#[test]
+fn join_waker_replaced_while_the_task_completes() {
+    loom::model(|| {
+        let counts = Arc::new(Counts::default());
+        let gate = Gate::default();
+        let rt = runtime();
+        let mut task = rt.spawn(wait(&gate, &counts));
+        let opener = thread::spawn({
+            let gate = gate.clone();
+            move || gate.open()
+        });
+        let first_waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&first_waker);
+        let out = match Pin::new(&mut task).poll(&mut cx) {
+            Poll::Ready(out) => out,
+            // `block_on` polls with its own waker: a second registration,
+            // racing the completion.
+            Poll::Pending => rt.block_on(&mut task),
+        };
+        drop(out.expect("the task completes"));
+        drop(task);
+        opener.join().unwrap();
+        drop(rt);
+        counts.assert_settled();
+        assert_eq!(counts.outputs.load(SeqCst), 1);
+    });
+}
+
 /// `on_done` callbacks are added while the task completes on the worker:
 /// each runs exactly once, in order, before the handle returns the output,
 /// and sees the output.

@@ -42,6 +42,18 @@
 //! entry (a [`Notified`](super::raw::Notified)), and the runtime's list of
 //! owned tasks. The allocation is freed when the count reaches zero.
 
+/// `assert!` in debug builds and under loom (whose models run in release
+/// mode, where a `debug_assert!` would check nothing), compiled out of
+/// release builds. The state machine's invariants are checked with it, so
+/// every interleaving a model explores also checks them.
+macro_rules! invariant {
+    ($($arg:tt)*) => {
+        if cfg!(any(debug_assertions, loom)) {
+            assert!($($arg)*);
+        }
+    };
+}
+
 use crate::loom::sync::atomic::AtomicUsize;
 use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::fmt;
@@ -238,7 +250,7 @@ impl State {
     /// woken or cancelled meanwhile.
     pub(crate) fn transition_to_idle(&self) -> ToIdle {
         self.update(|s| {
-            debug_assert!(s.is_running(), "{s:?}");
+            invariant!(s.is_running(), "{s:?}");
             if s.is_cancelled() {
                 return (None, ToIdle::Cancel);
             }
@@ -246,7 +258,7 @@ impl State {
                 // The run-queue reference is reused for the new entry.
                 return (Some(s.0 & !RUNNING), ToIdle::Rescheduled);
             }
-            debug_assert!(s.ref_count() >= 1);
+            invariant!(s.ref_count() >= 1);
             let next = (s.0 & !RUNNING) - REF_ONE;
             (
                 Some(next),
@@ -267,7 +279,7 @@ impl State {
     /// `transition_to_running` makes that owner unique.
     pub(crate) fn transition_to_complete(&self) -> Snapshot {
         let prev = self.update(|s| (Some((s.0 & !RUNNING) | COMPLETE), s));
-        debug_assert!(prev.is_running() && !prev.is_complete(), "{prev:?}");
+        invariant!(prev.is_running() && !prev.is_complete(), "{prev:?}");
         prev
     }
 
@@ -295,7 +307,7 @@ impl State {
     pub(crate) fn transition_to_scheduled_by_val(&self) -> ToScheduled {
         self.update(|s| {
             if !s.is_idle() || s.is_scheduled() {
-                debug_assert!(s.ref_count() >= 1);
+                invariant!(s.ref_count() >= 1);
                 let mut next = s.0 - REF_ONE;
                 if s.is_running() {
                     next |= SCHEDULED;
@@ -354,7 +366,7 @@ impl State {
     /// Releases `n` references; returns `true` if they were the last ones.
     pub(crate) fn ref_dec(&self, n: usize) -> bool {
         let prev = Snapshot(self.0.fetch_sub(n * REF_ONE, AcqRel));
-        debug_assert!(prev.ref_count() >= n, "{prev:?} - {n}");
+        invariant!(prev.ref_count() >= n, "{prev:?} - {n}");
         prev.ref_count() == n
     }
 
@@ -363,7 +375,7 @@ impl State {
     /// it.
     pub(crate) fn set_join_waker(&self) -> Result<(), Snapshot> {
         self.update(|s| {
-            debug_assert!(s.is_join_interested() && !s.is_join_waker_set());
+            invariant!(s.is_join_interested() && !s.is_join_waker_set());
             if s.is_output_handed_off() {
                 return (None, Err(s));
             }
@@ -375,10 +387,12 @@ impl State {
     /// (taking the slot back) unless the output was handed off meanwhile.
     pub(crate) fn unset_join_waker(&self) -> Result<(), Snapshot> {
         self.update(|s| {
-            debug_assert!(s.is_join_interested() && s.is_join_waker_set());
             if s.is_output_handed_off() {
+                // The runtime may have woken the joiner and cleared the bit
+                // already (`unset_join_waker_after_complete`).
                 return (None, Err(s));
             }
+            invariant!(s.is_join_interested() && s.is_join_waker_set(), "{s:?}");
             (Some(s.0 & !JOIN_WAKER), Ok(()))
         })
     }
@@ -388,7 +402,7 @@ impl State {
     /// for good). `Err` carries the snapshot showing `COMPLETE`.
     pub(crate) fn set_done_callbacks(&self) -> Result<(), Snapshot> {
         self.update(|s| {
-            debug_assert!(!s.has_done_callbacks());
+            invariant!(!s.has_done_callbacks());
             if s.is_complete() {
                 return (None, Err(s));
             }
@@ -406,7 +420,7 @@ impl State {
                 // bit already.
                 return (None, Err(s));
             }
-            debug_assert!(s.has_done_callbacks());
+            invariant!(s.has_done_callbacks());
             (Some(s.0 & !DONE_CALLBACKS), Ok(()))
         })
     }
@@ -416,7 +430,7 @@ impl State {
     /// decide what happens to the output.
     pub(crate) fn hand_off_after_callbacks(&self) -> Snapshot {
         let prev = Snapshot(self.0.fetch_and(!DONE_CALLBACKS, AcqRel));
-        debug_assert!(prev.is_complete() && prev.has_done_callbacks());
+        invariant!(prev.is_complete() && prev.has_done_callbacks());
         prev
     }
 
@@ -426,7 +440,7 @@ impl State {
     /// waker for the runtime to drop.
     pub(crate) fn unset_join_waker_after_complete(&self) -> Snapshot {
         let prev = Snapshot(self.0.fetch_and(!JOIN_WAKER, AcqRel));
-        debug_assert!(prev.is_complete() && prev.is_join_waker_set());
+        invariant!(prev.is_complete() && prev.is_join_waker_set());
         prev
     }
 
@@ -435,7 +449,7 @@ impl State {
     /// so the handle can drop its waker). Returns the snapshot before.
     pub(crate) fn drop_join_interest(&self) -> Snapshot {
         self.update(|s| {
-            debug_assert!(s.is_join_interested());
+            invariant!(s.is_join_interested());
             let next = if s.is_output_handed_off() {
                 s.0 & !JOIN_INTEREST
             } else {
