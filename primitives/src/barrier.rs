@@ -145,7 +145,7 @@ impl WaitOp for Arrive<'_> {
                     }
                     *locked.data() = arrived;
                     let linked = locked.enqueue(me, 1, cx.waker(), Some);
-                    debug_assert!(linked);
+                    invariant!(linked);
                     return Poll::Pending;
                 }
                 Status::Waiting => {

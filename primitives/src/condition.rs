@@ -218,7 +218,7 @@ impl<'a, T> WaitOp for WaitOnCondition<'a, T> {
                         .expect("`ConditionWait` polled after completion");
                     let mut locked = self.cond.list.lock();
                     let linked = locked.enqueue(me, 1, cx.waker(), Some);
-                    debug_assert!(linked);
+                    invariant!(linked);
                     drop(locked);
                     // Registered: now the lock may go.
                     drop(guard);

@@ -58,6 +58,28 @@
 //! });
 //! ```
 
+/// `assert!` in debug builds and under loom (whose models run in release
+/// mode, where a `debug_assert!` would check nothing), compiled out of
+/// other release builds. Protocol invariants are checked with it, so every
+/// interleaving a model explores also checks them.
+macro_rules! invariant {
+    ($($arg:tt)*) => {
+        if cfg!(any(debug_assertions, loom)) {
+            assert!($($arg)*);
+        }
+    };
+}
+
+/// [`invariant!`] for `assert_eq!`.
+#[allow(unused_macros)]
+macro_rules! invariant_eq {
+    ($($arg:tt)*) => {
+        if cfg!(any(debug_assertions, loom)) {
+            assert_eq!($($arg)*);
+        }
+    };
+}
+
 mod barrier;
 mod condition;
 pub mod coop;

@@ -291,7 +291,7 @@ impl Permits {
                 Status::Idle => return self.poll_first(me, n, cx),
                 Status::Granted => {
                     let got = me.take_grant().unwrap_or_default();
-                    debug_assert_eq!(got, n);
+                    invariant_eq!(got, n);
                     return Poll::Ready(Ok(self.held(got)));
                 }
                 Status::Closed => {

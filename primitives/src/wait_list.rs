@@ -456,7 +456,7 @@ impl<D> WaitList<D> {
     /// A list with no waiters, the given initial state (without `WAITERS`)
     /// and data.
     pub(crate) fn new(state: usize, data: D) -> Self {
-        debug_assert_eq!(state & WAITERS, 0);
+        invariant_eq!(state & WAITERS, 0);
         WaitList {
             state: AtomicUsize::new(state),
             inner: Mutex::new(Inner {

@@ -472,7 +472,7 @@ impl<F: Future, S: Schedule> Harness<F, S> {
                     ToIdle::Idle { dealloc } => {
                         // The owned list holds a reference while the task is
                         // not complete, so ours was never the last.
-                        debug_assert!(!dealloc);
+                        invariant!(!dealloc);
                     }
                     // Our run-queue reference becomes the new entry's; the
                     // caller queues it (see `Notified::run`).

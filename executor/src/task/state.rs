@@ -42,18 +42,6 @@
 //! entry (a [`Notified`](super::raw::Notified)), and the runtime's list of
 //! owned tasks. The allocation is freed when the count reaches zero.
 
-/// `assert!` in debug builds and under loom (whose models run in release
-/// mode, where a `debug_assert!` would check nothing), compiled out of
-/// release builds. The state machine's invariants are checked with it, so
-/// every interleaving a model explores also checks them.
-macro_rules! invariant {
-    ($($arg:tt)*) => {
-        if cfg!(any(debug_assertions, loom)) {
-            assert!($($arg)*);
-        }
-    };
-}
-
 use crate::loom::sync::atomic::AtomicUsize;
 use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::fmt;

@@ -169,7 +169,7 @@ impl Idle {
     /// then notify another worker).
     pub(crate) fn transition_worker_from_searching(&self) -> bool {
         let prev = Counters(self.state.fetch_sub(SEARCHING_ONE, Ordering::SeqCst));
-        debug_assert!(prev.num_searching() > 0);
+        invariant!(prev.num_searching() > 0);
         prev.num_searching() == 1
     }
 
@@ -180,8 +180,8 @@ impl Idle {
         let mut sleepers = self.sleepers.lock();
         let dec = UNPARKED_ONE + if is_searching { SEARCHING_ONE } else { 0 };
         let prev = Counters(self.state.fetch_sub(dec, Ordering::SeqCst));
-        debug_assert!(prev.num_unparked() > 0);
-        debug_assert!(!sleepers.contains(&worker));
+        invariant!(prev.num_unparked() > 0);
+        invariant!(!sleepers.contains(&worker));
         sleepers.push(worker);
         drop(sleepers);
         // Pairs with the fence in `worker_to_notify`: the re-check that

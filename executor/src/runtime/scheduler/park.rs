@@ -56,7 +56,7 @@ impl Parker {
                 // without the acquire, and the owner could park again on a
                 // stale view (found by loom-tests/tests/task_state.rs).
                 let prev = self.state.swap(EMPTY, SeqCst);
-                debug_assert_eq!(prev, NOTIFIED);
+                invariant_eq!(prev, NOTIFIED);
                 return;
             }
             Err(actual) => unreachable!("parker in state {actual} while its owner parks"),
