@@ -131,7 +131,7 @@ fn dropped_granted_putter_passes_the_place_on() {
         assert!(poll_noop(&mut second).is_pending());
         let dropper = thread::spawn(move || drop(first));
         let putter = thread::spawn(move || block_on(second));
-        assert_eq!(queue.try_get(), Ok(0));
+        assert_eq!(*queue.try_get().unwrap(), 0);
         dropper.join().unwrap();
         assert_eq!(putter.join().unwrap(), None, "the put failed");
         assert_eq!(drain(&queue), [2]);

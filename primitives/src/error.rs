@@ -263,9 +263,9 @@ impl std::error::Error for GetError {}
 /// use magpie_sync::{Queue, TryGetError};
 ///
 /// let q = Queue::<u32>::unbounded();
-/// assert_eq!(q.try_get(), Err(TryGetError::Empty));
+/// assert_eq!(q.try_get().unwrap_err(), TryGetError::Empty);
 /// q.close();
-/// assert_eq!(q.try_get(), Err(TryGetError::Closed));
+/// assert_eq!(q.try_get().unwrap_err(), TryGetError::Closed);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryGetError {

@@ -107,8 +107,8 @@ pub use event::{Event, EventWait};
 pub use fairness::Fairness;
 pub use lock::{Lock, LockFuture, LockGuard, OwnedLockFuture, OwnedLockGuard};
 pub use queue::{
-    Fifo, GenericQueue, Get, Join, Lifo, LifoQueue, Priority, PriorityQueue, Put, Queue,
-    QueueStream, Storage,
+    Consumer, Fifo, GenericQueue, Get, Join, Lifo, LifoQueue, OwnedQueueItem, Priority,
+    PriorityQueue, Producer, Put, Queue, QueueItem, QueueStream, Storage,
 };
 pub use rwlock::{
     OwnedReadFuture, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedWriteFuture, ReadFuture,

@@ -37,7 +37,7 @@ fn put_get_fifo_with_len_empty_full() {
         assert_eq!(q.len(), 3);
         assert!(q.is_full());
         for i in 0..3 {
-            assert_eq!(q.get().await, Ok(i));
+            assert_eq!(*q.get().await.unwrap(), i);
         }
         assert!(q.is_empty() && !q.is_full());
     });
@@ -46,13 +46,13 @@ fn put_get_fifo_with_len_empty_full() {
 #[test]
 fn try_forms_and_their_errors() {
     let q = Queue::bounded(1).unwrap();
-    assert_eq!(q.try_get(), Err(TryGetError::Empty));
+    assert_eq!(q.try_get().unwrap_err(), TryGetError::Empty);
     assert_eq!(q.try_put("a"), Ok(()));
     assert_eq!(q.try_put("b"), Err(TryPutError::Full("b")));
-    assert_eq!(q.try_get(), Ok("a"));
+    assert_eq!(*q.try_get().unwrap(), "a");
     q.close();
     assert_eq!(q.try_put("c"), Err(TryPutError::Closed("c")));
-    assert_eq!(q.try_get(), Err(TryGetError::Closed));
+    assert_eq!(q.try_get().unwrap_err(), TryGetError::Closed);
     assert_eq!(TryPutError::Full(1).into_inner(), 1);
     assert_eq!(format!("{:?}", TryPutError::Closed(1)), "Closed(..)");
 }
@@ -67,7 +67,7 @@ fn unbounded_never_waits_and_is_never_full() {
     assert_eq!(q.len(), scaled(10_000));
     assert_eq!(q.capacity(), None);
     for i in 0..scaled(10_000) {
-        assert_eq!(q.try_get(), Ok(i));
+        assert_eq!(*q.try_get().unwrap(), i);
     }
 }
 
@@ -79,9 +79,9 @@ fn put_waits_for_room_and_get_waits_for_items() {
         let q2 = q.clone();
         let putter = exec.spawn(async move { q2.put(1).await });
         yield_now().await;
-        assert_eq!(q.get().await, Ok(0));
+        assert_eq!(*q.get().await.unwrap(), 0);
         putter.await.unwrap();
-        assert_eq!(q.get().await, Ok(1));
+        assert_eq!(*q.get().await.unwrap(), 1);
         let q2 = q.clone();
         let getter = exec.spawn(async move { q2.get().await });
         yield_now().await;
@@ -103,8 +103,8 @@ fn close_fails_puts_returning_the_item_and_drains_gets() {
         assert!(q.is_closed());
         assert_eq!(waiting_putter.await, Err(PutError(3)));
         assert_eq!(q.put(4).await.unwrap_err().into_inner(), 4);
-        assert_eq!(q.get().await, Ok(1));
-        assert_eq!(q.get().await, Ok(2));
+        assert_eq!(*q.get().await.unwrap(), 1);
+        assert_eq!(*q.get().await.unwrap(), 2);
         let err: GetError = q.get().await.unwrap_err();
         assert_eq!(err.to_string(), "the queue is closed and empty");
         q.close(); // twice is fine
@@ -208,20 +208,20 @@ fn lifo_and_priority_orders() {
         }
         assert_eq!(lifo.try_put(9), Err(TryPutError::Full(9)));
         for i in (0..3).rev() {
-            assert_eq!(lifo.get().await, Ok(i));
+            assert_eq!(*lifo.get().await.unwrap(), i);
         }
         let prio = PriorityQueue::unbounded();
         for p in [5, 1, 4, 2, 3] {
             prio.put(p).await.unwrap();
         }
         for p in 1..=5 {
-            assert_eq!(prio.get().await, Ok(p));
+            assert_eq!(*prio.get().await.unwrap(), p);
         }
         let largest_first = PriorityQueue::unbounded();
         for p in [1, 3, 2] {
             largest_first.try_put(std::cmp::Reverse(p)).unwrap();
         }
-        assert_eq!(largest_first.try_get(), Ok(std::cmp::Reverse(3)));
+        assert_eq!(*largest_first.try_get().unwrap(), std::cmp::Reverse(3));
     });
 }
 
@@ -230,7 +230,7 @@ fn clones_are_the_same_queue() {
     let q = Queue::unbounded();
     let q2 = q.clone();
     q.try_put(1).unwrap();
-    assert_eq!(q2.try_get(), Ok(1));
+    assert_eq!(*q2.try_get().unwrap(), 1);
     q2.close();
     assert!(q.is_closed());
     assert_eq!(
@@ -249,7 +249,7 @@ fn getters_are_served_in_arrival_order() {
     for i in 0..5 {
         q.try_put(i).unwrap();
         // A try does not overtake waiting getters.
-        assert_eq!(q.try_get(), Err(TryGetError::Empty));
+        assert_eq!(q.try_get().unwrap_err(), TryGetError::Empty);
     }
     for (i, g) in getters.iter_mut().enumerate() {
         assert_eq!(poll_noop(g), Poll::Ready(Ok(i)));
