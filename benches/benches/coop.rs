@@ -85,7 +85,7 @@ impl Rt for Magpie {
                         queue.try_put(0u64).unwrap();
                         let mut n = 0u64;
                         while !stop.load(Ordering::Relaxed) {
-                            let x = queue.get().await.unwrap();
+                            let x = *queue.get().await.unwrap();
                             queue.try_put(black_box(x + 1)).unwrap();
                             n += 1;
                             if n % LOOK_EVERY == 0 {

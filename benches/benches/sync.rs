@@ -428,7 +428,7 @@ impl BenchQueue for MagpieQueue {
         tx.put(item).await.unwrap();
     }
     async fn recv(rx: &Self::Rx) -> Option<u64> {
-        rx.get().await.ok()
+        rx.get().await.ok().map(|item| *item)
     }
     fn close(tx: Self::Tx) {
         tx.close();

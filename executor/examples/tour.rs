@@ -259,14 +259,14 @@ async fn a_queue_pipeline() {
     let processor = {
         let (q1, q2) = (q1.clone(), q2.clone());
         magpie::spawn(async move {
-            while let Some(item) = q1.get().await.unwrap() {
+            while let Some(item) = *q1.get().await.unwrap() {
                 q2.put(Some(item * 2)).await.unwrap();
             }
             q2.put(None).await.unwrap();
         })
     };
     let consumer = magpie::spawn(async move {
-        while let Some(item) = q2.get().await.unwrap() {
+        while let Some(item) = *q2.get().await.unwrap() {
             println!("  Consumed: {item}");
         }
     });

@@ -58,7 +58,7 @@ fn a_task_looping_on_a_ready_queue_does_not_starve_its_sibling() {
         queue.try_put(0u64).unwrap();
         let mut n = 0;
         while !flag.load(SeqCst) {
-            let x = queue.get().await.unwrap();
+            let x = *queue.get().await.unwrap();
             queue.put(x + 1).await.unwrap();
             n += 1;
         }
@@ -166,11 +166,11 @@ fn a_nested_executor_that_ignores_the_budget_does_not_livelock() {
                 queue.try_put(0u32).unwrap();
                 futures::executor::block_on(async {
                     for _ in 0..2_000 {
-                        let x = queue.get().await.unwrap();
+                        let x = *queue.get().await.unwrap();
                         queue.put(x + 1).await.unwrap();
                     }
                 });
-                queue.try_get().unwrap()
+                *queue.try_get().unwrap()
             }))
             .unwrap();
         assert_eq!(n, 2_000);

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use magpie_sync::{
-    AcquireError, Barrier, Condition, Event, Fairness, Lock, Queue, RwLock, Semaphore, TryGetError,
+    AcquireError, Barrier, Condition, Event, Fairness, Lock, Queue, QueueItem, RwLock, Semaphore,
+    TryGetError,
 };
 use support::{CountingWaker, poll_noop, poll_once};
 
@@ -352,7 +353,10 @@ fn item_handed_to_a_dropped_getter_goes_to_the_next() {
     assert_eq!(q.try_get().unwrap_err(), TryGetError::Empty);
     drop(a);
     assert_eq!(cb.count(), 1);
-    assert_eq!(poll_once(b.as_mut(), &wb), Poll::Ready(Ok("item")));
+    assert_eq!(
+        poll_once(b.as_mut(), &wb).map_ok(QueueItem::into_inner),
+        Poll::Ready(Ok("item"))
+    );
 }
 
 #[test]
@@ -383,7 +387,10 @@ fn put_racing_a_dropped_getter_loses_no_item() {
         assert!(poll_once(b.as_mut(), &wb).is_pending());
         race(|| q.try_put(7).unwrap(), move || drop(a));
         assert_eq!(cb.count(), 1);
-        assert_eq!(poll_once(b.as_mut(), &wb), Poll::Ready(Ok(7)));
+        assert_eq!(
+            poll_once(b.as_mut(), &wb).map_ok(QueueItem::into_inner),
+            Poll::Ready(Ok(7))
+        );
         assert!(q.is_empty());
     }
 }
@@ -417,7 +424,7 @@ fn close_racing_a_put_never_strands_an_item() {
         );
         assert_eq!(cg.count(), 1);
         let got = match poll_once(getter.as_mut(), &wg) {
-            Poll::Ready(r) => r,
+            Poll::Ready(r) => r.map(QueueItem::into_inner),
             Poll::Pending => panic!("getter not woken"),
         };
         let put_ok = put.into_inner().unwrap().unwrap();
@@ -443,8 +450,7 @@ fn dropped_join_and_event_waiters_leave_quietly() {
     assert!(poll_noop(&mut j1).is_pending());
     assert!(poll_once(j2.as_mut(), &w2).is_pending());
     drop(j1);
-    q.try_get().unwrap();
-    q.task_done();
+    drop(q.try_get().unwrap()); // done
     assert_eq!(c2.count(), 1);
     assert!(poll_once(j2.as_mut(), &w2).is_ready());
 

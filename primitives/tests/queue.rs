@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::task::Poll;
 
 use futures::StreamExt;
-use magpie_sync::{GetError, LifoQueue, PriorityQueue, PutError, Queue, TryGetError, TryPutError};
+use magpie_sync::{
+    GetError, LifoQueue, OwnedQueueItem, PriorityQueue, PutError, Queue, QueueItem, TryGetError,
+    TryPutError,
+};
 use support::{poll_noop, run_on_each_executor, scaled, yield_now};
 
 #[test]
@@ -83,7 +86,7 @@ fn put_waits_for_room_and_get_waits_for_items() {
         putter.await.unwrap();
         assert_eq!(*q.get().await.unwrap(), 1);
         let q2 = q.clone();
-        let getter = exec.spawn(async move { q2.get().await });
+        let getter = exec.spawn(async move { q2.get().await.map(QueueItem::into_inner) });
         yield_now().await;
         q.put(2).await.unwrap();
         assert_eq!(getter.await, Ok(2));
@@ -118,7 +121,7 @@ fn close_wakes_waiting_getters_with_an_error() {
         let getters: Vec<_> = (0..5)
             .map(|_| {
                 let q = q.clone();
-                exec.spawn(async move { q.get().await })
+                exec.spawn(async move { q.get().await.map(QueueItem::into_inner) })
             })
             .collect();
         for _ in 0..3 {
@@ -143,7 +146,8 @@ fn task_done_and_join() {
         let q2 = q.clone();
         let worker = exec.spawn(async move {
             for _ in 0..10 {
-                q2.get().await.unwrap();
+                // Asyncio's protocol: the bare item, then `task_done`.
+                let _item = q2.get().await.unwrap().into_inner();
                 yield_now().await;
                 q2.task_done();
             }
@@ -161,22 +165,49 @@ fn join_waits_until_the_last_task_is_done() {
     q.try_put(2).unwrap();
     let mut join = Box::pin(q.join());
     assert!(poll_noop(&mut join).is_pending());
-    q.try_get().unwrap();
-    q.task_done();
+    let first = q.try_get().unwrap();
+    let second = q.try_get().unwrap().into_inner();
     assert!(poll_noop(&mut join).is_pending());
-    q.try_get().unwrap();
+    drop(first);
+    assert_eq!(q.unfinished_tasks(), 1);
+    assert!(poll_noop(&mut join).is_pending());
+    assert_eq!(second, 2);
     q.task_done();
     assert!(poll_noop(&mut join).is_ready());
 }
 
 #[test]
-#[should_panic(expected = "task_done called more times than items were put")]
+#[should_panic(expected = "task_done called with no item taken out by QueueItem::into_inner")]
 fn task_done_too_often_panics() {
     let q = Queue::unbounded();
     q.try_put(()).unwrap();
-    q.try_get().unwrap();
+    q.try_get().unwrap().into_inner();
     q.task_done();
     q.task_done();
+}
+
+/// The asyncio habit, `task_done` for an item still held in its guard,
+/// would count it twice (the guard marks it again when it drops) and let
+/// `join` return early: it panics instead, even with other items
+/// unfinished.
+#[test]
+fn task_done_for_an_item_still_in_its_guard_panics() {
+    let q = Queue::unbounded();
+    q.try_put(1).unwrap();
+    q.try_put(2).unwrap();
+    let item = q.try_get().unwrap();
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.task_done()))
+        .expect_err("task_done for a guarded item must panic");
+    let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(
+        msg.contains("a QueueItem marks its item done when it drops"),
+        "{msg}"
+    );
+    // Nothing was counted: the accounting is intact.
+    assert_eq!(q.unfinished_tasks(), 2);
+    drop(item);
+    drop(q.try_get().unwrap());
+    assert_eq!(q.unfinished_tasks(), 0);
 }
 
 #[test]
@@ -190,11 +221,11 @@ fn stream_yields_items_until_closed() {
             }
             q2.close();
         });
-        let items: Vec<_> = q.stream().collect().await;
+        let items: Vec<_> = q.stream().map(OwnedQueueItem::into_inner).collect().await;
         assert_eq!(items, (0..50).collect::<Vec<_>>());
         producer.await;
         let mut s = q.stream();
-        assert_eq!(s.next().await, None);
+        assert!(s.next().await.is_none());
         assert!(futures::stream::FusedStream::is_terminated(&s));
     });
 }
@@ -252,7 +283,10 @@ fn getters_are_served_in_arrival_order() {
         assert_eq!(q.try_get().unwrap_err(), TryGetError::Empty);
     }
     for (i, g) in getters.iter_mut().enumerate() {
-        assert_eq!(poll_noop(g), Poll::Ready(Ok(i)));
+        assert_eq!(
+            poll_noop(g).map_ok(QueueItem::into_inner),
+            Poll::Ready(Ok(i))
+        );
     }
 }
 
@@ -276,7 +310,7 @@ fn mpmc_delivers_every_item_once() {
                 let (q, sum) = (q.clone(), sum.clone());
                 exec.spawn(async move {
                     while let Ok(item) = q.get().await {
-                        sum.fetch_add(item, SeqCst);
+                        sum.fetch_add(*item, SeqCst);
                     }
                 })
             })

@@ -383,13 +383,14 @@ fn queue() {
                         } else {
                             get.await
                         };
-                        let Ok((p, seq)) = item else { return got };
+                        let Ok(item) = item else { return got };
+                        let (p, seq) = *item;
                         if let Some(&prev) = last.get(&p) {
                             assert!(seq > prev, "producer {p}: {seq} after {prev}");
                         }
                         last.insert(p, seq);
                         got.push((p, seq));
-                        q.task_done();
+                        // `item` drops here: done.
                     }
                 })
             })

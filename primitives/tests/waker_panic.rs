@@ -94,7 +94,13 @@ fn queue_items_survive_a_panicking_waker() {
     assert!(poll_once(a.as_mut(), &panicking()).is_pending());
     assert!(catch_unwind(AssertUnwindSafe(|| q.try_put(1))).is_err());
     let (_, waker) = CountingWaker::new();
-    assert_eq!(poll_once(a.as_mut(), &waker), std::task::Poll::Ready(Ok(1)));
+    let item = match poll_once(a.as_mut(), &waker) {
+        std::task::Poll::Ready(item) => item.expect("the queue is open"),
+        std::task::Poll::Pending => panic!("the item was lost"),
+    };
+    assert_eq!(*item, 1);
     assert!(q.is_empty());
     assert_eq!(q.unfinished_tasks(), 1);
+    drop(item);
+    assert_eq!(q.unfinished_tasks(), 0);
 }

@@ -631,8 +631,11 @@ async fn barrier(cx: &Shared, mut rng: Rng) {
 }
 
 /// The queues: FIFO, LIFO, priority; bounded or not; producers and
-/// consumers cancelled at random; `task_done` / `join` / `close`. Items in
-/// == items out + items drained, and every item is dropped in the end.
+/// consumers cancelled at random, consumers panicking or cancelled while
+/// they hold an item (its `QueueItem` guard marks it done); `task_done`
+/// (after `into_inner`) / `join` / `close`, or, in the producer/consumer
+/// form, the queue closed by its last producer's drop. Items in == items
+/// out + items drained, and every item is dropped in the end.
 async fn queue(cx: &Shared, mut rng: Rng) {
     let cap = if rng.chance(50) {
         Some(rng.range(1, 4) as usize)
@@ -671,41 +674,63 @@ where
         let q = q.clone();
         Probes::watch(&cx.stats, "queue", move || format!("{q:?}"))
     };
+    // The producer/consumer form: every producer task holds a `Producer`
+    // and the queue closes when the last one is gone (nobody calls
+    // `close`); every consumer task holds a `Consumer`, and so does this
+    // scenario until it has drained the queue (so the last consumer's drop
+    // never discards items).
+    let (tx, rx) = if rng.chance(30) {
+        let (tx, rx) = q.clone().split();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
     let mut consumers = Crew::new("queue consumer");
     for i in 0..rng.range(1, 4) {
-        // Consumers may be cancelled while waiting in `get`, or panic
-        // between items (after `task_done`, so `join` stays balanced).
-        // Consumer 0 is never cancelled and never panics, so a bounded
-        // queue never fills up for good.
+        // Consumers may be cancelled while waiting in `get` or while
+        // holding an item, or panic while holding one: its guard marks it
+        // done, so `join` stays balanced. Consumer 0 is never cancelled
+        // and never panics, so a bounded queue never fills up for good.
         let plan = if i == 0 {
             Plan::CLEAN
         } else {
             Plan::random(&mut rng, 10, 20)
         };
         let (q, got, stats) = (q.clone(), got.clone(), cx.stats.clone());
+        let rx = rx.clone();
         let mut r = rng.fork();
         let h = spawn_p(cx, "queue consumer", i, plan, async move {
+            let _rx = rx;
             let mut mine = 0u64;
             if r.chance(25) {
                 let mut items = q.stream();
                 while let Some(item) = items.next().await {
-                    drop(item);
                     got.fetch_add(1, SeqCst);
                     stats.items_got.fetch_add(1, SeqCst);
-                    q.task_done();
+                    // A cancel here drops `item`, which marks it done.
                     jitter(&mut r, 1).await;
+                    drop(item);
                 }
             } else {
                 while let Ok(item) = q.get().await {
-                    drop(item);
                     got.fetch_add(1, SeqCst);
                     stats.items_got.fetch_add(1, SeqCst);
-                    q.task_done();
                     mine += 1;
                     if plan.panics && mine >= 2 {
+                        // Unwinding drops `item`, which marks it done.
                         boom(&stats);
                     }
-                    jitter(&mut r, 1).await;
+                    if r.chance(50) {
+                        // A cancel here drops `item`, which marks it done.
+                        jitter(&mut r, 1).await;
+                        drop(item);
+                    } else {
+                        // asyncio's protocol: the bare item, then
+                        // `task_done` (no await in between to cancel).
+                        drop(item.into_inner());
+                        q.task_done();
+                        jitter(&mut r, 1).await;
+                    }
                 }
             }
             if plan.panics {
@@ -728,8 +753,10 @@ where
         let first = seq;
         seq += count;
         let (q, put, stats) = (q.clone(), put.clone(), cx.stats.clone());
+        let tx = tx.clone();
         let mut r = rng.fork();
         let h = spawn_p(cx, "queue producer", i, plan, async move {
+            let _tx = tx;
             for s in first..first + count {
                 let item = Item::new(&stats, r.below(1000) * 1000 + s);
                 if r.chance(20) {
@@ -766,6 +793,9 @@ where
         });
         producers.add(h, plan, i);
     }
+    // From here only the producer tasks hold producers.
+    let split = tx.is_some();
+    drop(tx);
     producers.settle(cx, &mut rng).await;
     // A joiner waits for every item put to be marked done.
     let joiner = {
@@ -776,16 +806,20 @@ where
         })
     };
     jitter(&mut rng, 2).await;
-    q.close();
+    if !split {
+        q.close();
+    }
+    // In the producer/consumer form the consumers end only if the last
+    // producer's drop closed the queue (a hang here is that bug).
     let ends = consumers.settle(cx, &mut rng).await;
     let _ = ends;
     // Whatever the (possibly cancelled) consumers left.
     let mut drained = 0u64;
     while let Ok(item) = q.try_get() {
-        drop(item);
+        drop(item); // done
         drained += 1;
-        q.task_done();
     }
+    drop(rx);
     cx.stats.items_drained.fetch_add(drained, SeqCst);
     assert!(
         q.is_empty(),
