@@ -128,7 +128,7 @@ fn queue_put_and_get_under_budget() {
             })
         };
         let got = block_on(budgeted(1, async {
-            [queue.get().await.unwrap(), queue.get().await.unwrap()]
+            [*queue.get().await.unwrap(), *queue.get().await.unwrap()]
         }));
         producer.join().unwrap();
         assert_eq!(got, [1, 2]);

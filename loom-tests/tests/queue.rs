@@ -1,7 +1,8 @@
 //! Loom models of `Queue`: put and get blocking on a full and an empty
 //! queue, `close` racing a put and a get, granted getters and putters
 //! dropped before they poll (the item or place goes to the next in line),
-//! and `task_done`/`join`.
+//! `task_done`/`join`, item guards marking their item done racing `join`,
+//! and the last producer's drop closing the queue.
 //!
 //! The invariant throughout is exactly-once delivery: every item put
 //! successfully is got exactly once (by a getter, or drained at the end),
@@ -19,7 +20,7 @@ use loom_tests::poll_noop;
 use magpie_sync::Queue;
 
 fn drain(queue: &Queue<u32>) -> Vec<u32> {
-    std::iter::from_fn(|| queue.try_get().ok()).collect()
+    std::iter::from_fn(|| queue.try_get().ok().map(|item| *item)).collect()
 }
 
 /// A queue of capacity 1: a producer puts 1 then 2, a consumer gets two
@@ -37,7 +38,7 @@ fn put_and_get_on_full_and_empty() {
                 });
             })
         };
-        let got = block_on(async { [queue.get().await.unwrap(), queue.get().await.unwrap()] });
+        let got = block_on(async { [*queue.get().await.unwrap(), *queue.get().await.unwrap()] });
         producer.join().unwrap();
         assert_eq!(got, [1, 2]);
         assert!(queue.is_empty());
@@ -57,7 +58,7 @@ fn close_racing_put_and_get() {
         };
         let getter = {
             let queue = queue.clone();
-            thread::spawn(move || block_on(queue.get()).ok())
+            thread::spawn(move || block_on(queue.get()).ok().map(|item| *item))
         };
         queue.close();
         let mut seen: Vec<u32> = putter.join().unwrap().into_iter().collect();
@@ -88,7 +89,7 @@ fn close_wakes_a_waiting_getter() {
 
 /// `Queue::get` as a `'static` future.
 async fn get_owned(queue: Queue<u32>) -> Option<u32> {
-    queue.get().await.ok()
+    queue.get().await.ok().map(|item| *item)
 }
 
 /// `Queue::put` as a `'static` future; returns the item if the put failed.
@@ -113,7 +114,7 @@ fn dropped_granted_getter_passes_the_item_on() {
         dropper.join().unwrap();
         assert_eq!(getter.join().unwrap(), Some(7));
         assert!(drain(&queue).is_empty(), "delivered twice");
-        assert!(queue.try_put(8).is_ok() && queue.try_get() == Ok(8));
+        assert!(queue.try_put(8).is_ok() && queue.try_get().is_ok_and(|item| *item == 8));
     });
 }
 
@@ -157,7 +158,8 @@ fn task_done_releases_join() {
         let worker = {
             let (queue, result) = (queue.clone(), result.clone());
             thread::spawn(move || {
-                let item = block_on(queue.get()).unwrap();
+                // asyncio's protocol: the bare item, then `task_done`.
+                let item = block_on(queue.get()).unwrap().into_inner();
                 // SAFETY: read only after `join`, which follows `task_done`.
                 result.0.with_mut(|p| unsafe { *p = item * 2 });
                 queue.task_done();
@@ -168,5 +170,89 @@ fn task_done_releases_join() {
         // SAFETY: `join` returned, so `task_done` (after the write) ran.
         result.0.with(|p| assert_eq!(unsafe { *p }, 10));
         worker.join().unwrap();
+    });
+}
+
+/// Two producers each put an item and drop, while the consumer waits on
+/// the queue: the last producer's drop closes it. The consumer gets both
+/// items and is then woken with the end (loom reports a deadlock if the
+/// close, or its wake-up, is lost).
+#[test]
+fn last_producer_drop_wakes_a_waiting_consumer() {
+    loom::model(|| {
+        let (tx, rx) = Queue::unbounded().split();
+        let producers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|item| {
+                let tx = tx.clone();
+                thread::spawn(move || {
+                    tx.try_put(item)
+                        .expect("a producer lives: the queue is open");
+                    drop(tx);
+                })
+            })
+            .collect();
+        drop(tx);
+        let mut got = block_on(async {
+            let mut got = Vec::new();
+            while let Ok(item) = rx.get().await {
+                got.push(*item);
+            }
+            got
+        });
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        got.sort_unstable();
+        assert_eq!(got, [1, 2], "an item was lost or duplicated");
+        assert!(rx.is_closed());
+    });
+}
+
+/// A value each worker writes before its item is marked done, read after
+/// `join`.
+struct Written(UnsafeCell<u32>);
+
+// SAFETY: each cell is written by one worker before its item is marked
+// done and read only after `join`; loom checks that this is a real
+// happens-before edge.
+unsafe impl Sync for Written {}
+
+/// Two items held in guards by two workers, which write a result and drop
+/// their guard (marking the item done: one takes the lock-free path, the
+/// last may take the lock to wake the joiner), racing `join`. `join`
+/// returns only after both are done, and sees both writes.
+#[test]
+fn item_guards_dropped_racing_join() {
+    loom::model(|| {
+        let queue = Queue::unbounded();
+        queue.try_put(1).unwrap();
+        queue.try_put(2).unwrap();
+        let mut items = queue.stream();
+        let results = Arc::new([Written(UnsafeCell::new(0)), Written(UnsafeCell::new(0))]);
+        let workers: Vec<_> = (0..2)
+            .map(|i| {
+                let item = block_on(futures::StreamExt::next(&mut items)).unwrap();
+                let results = results.clone();
+                thread::spawn(move || {
+                    // SAFETY: read only after `join`, which follows the
+                    // guard's drop below.
+                    results[i].0.with_mut(|p| unsafe { *p = *item * 10 });
+                    drop(item); // marks it done
+                })
+            })
+            .collect();
+        block_on(queue.join());
+        assert_eq!(queue.unfinished_tasks(), 0);
+        for (i, result) in results.iter().enumerate() {
+            // SAFETY: `join` returned, so both guards (after the writes)
+            // were dropped.
+            result
+                .0
+                .with(|p| assert_eq!(unsafe { *p }, (i as u32 + 1) * 10));
+        }
+        for worker in workers {
+            worker.join().unwrap();
+        }
     });
 }
