@@ -197,7 +197,7 @@ fn stress_halves_dropped_at_random() {
                         }
                         match rng.below(16) {
                             // Hand over to a clone, dropping the old one.
-                            0 => tx = tx.as_ref().map(|t| t.clone()),
+                            0 => tx = tx.clone(),
                             // Leave early.
                             1 if p > 0 => tx = None,
                             _ => {}
