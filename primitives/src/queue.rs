@@ -463,6 +463,10 @@ impl<T, S: Storage<T>> GenericQueue<T, S> {
 
     /// Takes the next item, waiting for one if the queue is empty.
     ///
+    /// The item comes in a [`QueueItem`] that dereferences to it and marks
+    /// it done (asyncio's `task_done`) when it drops;
+    /// [`into_inner`](QueueItem::into_inner) takes it out.
+    ///
     /// # Errors
     ///
     /// [`GetError`] if the queue is closed and empty: after
@@ -511,7 +515,8 @@ impl<T, S: Storage<T>> GenericQueue<T, S> {
         Ok(())
     }
 
-    /// Takes the next item if that needs no waiting.
+    /// Takes the next item if that needs no waiting, in a [`QueueItem`]
+    /// as [`get`](Self::get) does.
     ///
     /// # Errors
     ///
