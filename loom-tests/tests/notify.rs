@@ -68,7 +68,10 @@ fn notify_waiters_racing_a_registration() {
         registering.join().unwrap();
         assert!(poll_noop(&mut linked).is_ready());
         let mut after = Box::pin(notify.notified());
-        assert!(poll_noop(&mut after).is_pending(), "the broadcast left a permit");
+        assert!(
+            poll_noop(&mut after).is_pending(),
+            "the broadcast left a permit"
+        );
     });
 }
 
@@ -85,7 +88,10 @@ fn notify_one_racing_a_registration() {
         notify.notify_one();
         waiter.join().unwrap();
         let mut after = Box::pin(notified_owned(notify));
-        assert!(poll_noop(&mut after).is_pending(), "one notification, two wake-ups");
+        assert!(
+            poll_noop(&mut after).is_pending(),
+            "one notification, two wake-ups"
+        );
     });
 }
 
@@ -112,7 +118,10 @@ fn notify_one_in_the_middle_of_a_broadcast() {
         let mut late = registering.join().unwrap();
         notify.notify_one();
         broadcaster.join().unwrap();
-        assert!(poll_noop(&mut late).is_ready(), "the notify_one was absorbed");
+        assert!(
+            poll_noop(&mut late).is_ready(),
+            "the notify_one was absorbed"
+        );
         for o in &mut old {
             assert!(poll_noop(o).is_ready());
         }
