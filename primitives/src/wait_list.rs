@@ -208,7 +208,8 @@ struct Fields {
     prev: Link,
     next: Link,
     waker: Option<Waker>,
-    /// What the waiter asked for (permits); 1 for notifications.
+    /// What the waiter asked for (permits); 1 for notifications, except
+    /// that a `Notify` waiter keeps the generation it registered in here.
     want: usize,
     /// What has been assigned to it so far.
     assigned: usize,

@@ -211,10 +211,7 @@ fn notify_one_during_a_broadcast_goes_to_a_waiter_it_did_not_wake() {
 }
 
 #[test]
-fn notify_one_mid_broadcast_setup_check() {
-    // The hook above creates its late waiter inside the waker, i.e. after
-    // the generation moved: check that such a waiter is not woken by the
-    // broadcast that is running (only by the `notify_one`).
+fn a_waiter_created_after_a_broadcast_waits_for_the_next() {
     let notify = Notify::new();
     let mut a = Box::pin(notify.notified());
     assert!(poll_noop(&mut a).is_pending());
@@ -400,4 +397,18 @@ fn cancelled_waiters_never_lose_a_notification() {
         assert_eq!(taken.load(SeqCst), rounds);
         assert!(rounds > 0);
     });
+}
+
+#[test]
+fn the_types_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Notify>();
+    send_sync::<magpie_sync::Notified<'static>>();
+    send_sync::<magpie_sync::oneshot::Sender<u8>>();
+    send_sync::<magpie_sync::oneshot::Receiver<u8>>();
+    send_sync::<magpie_sync::oneshot::Closed<'static, u8>>();
+    send_sync::<magpie_sync::watch::Sender<u8>>();
+    send_sync::<magpie_sync::watch::Receiver<u8>>();
+    send_sync::<magpie_sync::watch::Changed<'static, u8>>();
+    send_sync::<magpie_sync::watch::Closed<'static, u8>>();
 }
