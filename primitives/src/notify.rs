@@ -402,16 +402,27 @@ impl Notified<'_> {
     /// let notify = Notify::new();
     /// let ready = AtomicBool::new(false);
     /// futures::executor::block_on(async {
-    ///     let mut notified = pin!(notify.notified());
-    ///     assert!(!notified.as_mut().enable()); // registered, not notified
-    ///     // ... another task may now set `ready` and call `notify_one` ...
-    ///     ready.store(true, Ordering::SeqCst);
-    ///     notify.notify_one(); // picks the enabled waiter, stores no permit
-    ///     if !ready.load(Ordering::SeqCst) {
-    ///         unreachable!();
-    ///     }
-    ///     notified.await; // completes at once
+    ///     let waiter = async {
+    ///         loop {
+    ///             let mut notified = pin!(notify.notified());
+    ///             notified.as_mut().enable(); // in line from here on
+    ///             if ready.load(Ordering::SeqCst) {
+    ///                 return;
+    ///             }
+    ///             notified.await; // a notify_one after the check reaches us
+    ///         }
+    ///     };
+    ///     let setter = async {
+    ///         ready.store(true, Ordering::SeqCst);
+    ///         notify.notify_one();
+    ///     };
+    ///     futures::join!(waiter, setter);
     /// });
+    ///
+    /// // `enable` reports a notification that is already there.
+    /// notify.notify_one();
+    /// let mut notified = pin!(notify.notified());
+    /// assert!(notified.as_mut().enable());
     /// ```
     pub fn enable(self: Pin<&mut Self>) -> bool {
         self.inner().with_op(|op, me| op.enable(me))
