@@ -2,8 +2,10 @@
 //! it picks (the notification is passed on), `notify_waiters` racing a
 //! waiter's registration (a `Notified` created before the call is woken
 //! however the registration interleaves), `notify_one` racing a fresh
-//! waiter (the permit), and `notify_one` in the middle of a broadcast's
-//! batches (it is not absorbed by a waiter the broadcast already woke).
+//! waiter (the permit), `notify_one` in the middle of a broadcast's
+//! batches (it is not absorbed by a waiter the broadcast already woke),
+//! and the drop of an enabled waiter racing `notify_one` (the
+//! notification goes back to the permit).
 #![cfg(loom)]
 
 use std::sync::Arc;
@@ -125,5 +127,31 @@ fn notify_one_in_the_middle_of_a_broadcast() {
         for o in &mut old {
             assert!(poll_noop(o).is_ready());
         }
+    });
+}
+
+/// An enabled (never polled) waiter is dropped on one thread while
+/// `notify_one` runs on another: the notification ends up as the stored
+/// permit either way (stored at once, or passed back by the picked
+/// waiter's drop), exactly one of it.
+#[test]
+fn notify_one_racing_the_drop_of_an_enabled_waiter_ends_as_the_permit() {
+    loom::model(|| {
+        let notify = leaked();
+        let mut enabled = Box::pin(notify.notified());
+        assert!(!enabled.as_mut().enable());
+        let dropper = thread::spawn(move || drop(enabled));
+        notify.notify_one();
+        dropper.join().unwrap();
+        let mut first = Box::pin(notify.notified());
+        let mut second = Box::pin(notify.notified());
+        assert!(
+            poll_noop(&mut first).is_ready(),
+            "the notification was lost"
+        );
+        assert!(
+            poll_noop(&mut second).is_pending(),
+            "one notification, two permits"
+        );
     });
 }
