@@ -10,6 +10,9 @@
 //! | `asyncio.Semaphore`, `BoundedSemaphore` | [`Semaphore`] |
 //! | `asyncio.Barrier` | [`Barrier`] |
 //! | `asyncio.Queue`, `PriorityQueue`, `LifoQueue` | [`Queue`], [`PriorityQueue`], [`LifoQueue`] |
+//! | `asyncio.Future` set by another task | [`oneshot`] |
+//! | a `Condition` over a value | [`watch`] |
+//! | `Condition.notify` without a lock | [`Notify`] |
 //!
 //! Every primitive waits on one shared mechanism, an intrusive FIFO wait
 //! list: a waiting future holds its own list node, so waiting allocates
@@ -93,6 +96,13 @@ mod queue;
 mod rwlock;
 mod semaphore;
 mod wait_list;
+
+// Channels and edge-triggered wake-ups.
+mod notify;
+pub mod oneshot;
+pub mod watch;
+
+pub use notify::{Notified, Notify};
 
 #[doc(hidden)]
 pub mod loom;

@@ -9,8 +9,8 @@
 //!
 //! * [`cell::UnsafeCell`] is accessed through `with` / `with_mut` closures
 //!   (loom tracks every access to detect data races);
-//! * [`sync::Mutex`] and [`sync::Condvar`] have `parking_lot`'s API (no
-//!   poisoning, `Condvar::wait(&mut guard)`);
+//! * [`sync::Mutex`], [`sync::RwLock`] and [`sync::Condvar`] have
+//!   `parking_lot`'s API (no poisoning, `Condvar::wait(&mut guard)`);
 //! * atomics cannot live in `static`s (loom's constructors are not `const`):
 //!   keep shared state in structures owned by the runtime or the primitive.
 //!
@@ -47,6 +47,41 @@ pub mod sync {
 
     #[cfg(loom)]
     pub use self::loom_lock::{Condvar, Mutex, MutexGuard};
+
+    #[cfg(not(loom))]
+    pub use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+    #[cfg(loom)]
+    pub use self::loom_rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+    /// A `parking_lot`-shaped wrapper around loom's `std`-shaped `RwLock`.
+    #[cfg(loom)]
+    mod loom_rwlock {
+        pub use loom::sync::{RwLockReadGuard, RwLockWriteGuard};
+
+        #[derive(Debug)]
+        pub struct RwLock<T>(loom::sync::RwLock<T>);
+
+        impl<T> RwLock<T> {
+            pub fn new(value: T) -> Self {
+                RwLock(loom::sync::RwLock::new(value))
+            }
+
+            #[track_caller]
+            pub fn read(&self) -> RwLockReadGuard<'_, T> {
+                self.0.read().expect("loom rwlock poisoned")
+            }
+
+            #[track_caller]
+            pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+                self.0.write().expect("loom rwlock poisoned")
+            }
+
+            pub fn into_inner(self) -> T {
+                self.0.into_inner().expect("loom rwlock poisoned")
+            }
+        }
+    }
 
     /// `parking_lot`-shaped wrappers around loom's `std`-shaped lock types.
     #[cfg(loom)]

@@ -208,7 +208,8 @@ struct Fields {
     prev: Link,
     next: Link,
     waker: Option<Waker>,
-    /// What the waiter asked for (permits); 1 for notifications.
+    /// What the waiter asked for (permits); 1 for notifications, except
+    /// that a `Notify` waiter keeps the generation it registered in here.
     want: usize,
     /// What has been assigned to it so far.
     assigned: usize,
@@ -1187,6 +1188,23 @@ impl<O: WaitOp> Waiting<O> {
         let mut me = Waiter { node };
         op.poll(&mut me, cx)
     }
+
+    /// Runs `f` on the operation and its owner's handle outside a poll:
+    /// for an operation that registers before it is first polled
+    /// (`Notified::enable`).
+    pub(crate) fn with_op<R>(
+        self: Pin<&mut Self>,
+        f: impl FnOnce(&mut O, &mut Waiter<'_>) -> R,
+    ) -> R {
+        // SAFETY: exactly as in `poll`: nothing is moved out of `self`, and
+        // the `&mut Waiting` (sound to hold only because `Waiting` is
+        // `!Unpin`, invariant 3) is split at once into a shared `&Node`
+        // and `&mut O`, and not used again.
+        let this = unsafe { self.get_unchecked_mut() };
+        let (node, op) = (&this.node, &mut this.op);
+        let mut me = Waiter { node };
+        f(op, &mut me)
+    }
 }
 
 impl<O: WaitOp> Drop for Waiting<O> {
@@ -1249,6 +1267,27 @@ macro_rules! wait_future {
             fn from_op(op: $op) -> Self {
                 $name { inner: $crate::wait_list::Waiting::new(op) }
             }
+
+            /// The pinned operation.
+            #[inline(always)]
+            fn inner(
+                self: ::core::pin::Pin<&mut Self>,
+            ) -> ::core::pin::Pin<&mut $crate::wait_list::Waiting<$op>> {
+                // SAFETY: `inner` is structurally pinned: this type (made by
+                // `wait_future!` in `wait_list.rs`) has no other field, no
+                // `Drop` impl and no `Unpin` impl, and nothing moves `inner`
+                // out of a pinned `Self`.
+                //
+                // Aliasing: the closure forms `&mut f.inner`, a `&mut
+                // Waiting` covering a waiter node that other threads may
+                // write through raw pointers while it lives. It is only
+                // returned, pinned, to `Waiting::poll` or `Waiting::with_op`,
+                // which turn it into a shared `&Node` at once; it is sound
+                // because `Waiting` (and so this type) is `!Unpin` (see
+                // invariant 3 in `wait_list.rs`): `&mut` to a `!Unpin` type
+                // is not unique.
+                unsafe { self.map_unchecked_mut(|f| &mut f.inner) }
+            }
         }
 
         impl<$($gen)*> ::core::future::Future for $name<$($arg)*> {
@@ -1261,20 +1300,7 @@ macro_rules! wait_future {
                 self: ::core::pin::Pin<&mut Self>,
                 cx: &mut ::core::task::Context<'_>,
             ) -> ::core::task::Poll<$out> {
-                // SAFETY: `inner` is structurally pinned: this type (made by
-                // `wait_future!` in `wait_list.rs`) has no other field, no
-                // `Drop` impl and no `Unpin` impl, and nothing moves `inner`
-                // out of a pinned `Self`.
-                //
-                // Aliasing: the closure forms `&mut f.inner`, a `&mut
-                // Waiting` covering a waiter node that other threads may
-                // write through raw pointers while it lives. It is only
-                // passed on, pinned, to `Waiting::poll`, which turns it into
-                // a shared `&Node` at once; it is sound because `Waiting`
-                // (and so this type) is `!Unpin` (see invariant 3 in
-                // `wait_list.rs`): `&mut` to a `!Unpin` type is not unique.
-                let inner = unsafe { self.map_unchecked_mut(|f| &mut f.inner) };
-                inner.poll(cx)
+                self.inner().poll(cx)
             }
         }
 

@@ -1,0 +1,157 @@
+//! Loom models of `Notify`: a `notify_one` racing the drop of the waiter
+//! it picks (the notification is passed on), `notify_waiters` racing a
+//! waiter's registration (a `Notified` created before the call is woken
+//! however the registration interleaves), `notify_one` racing a fresh
+//! waiter (the permit), `notify_one` in the middle of a broadcast's
+//! batches (it is not absorbed by a waiter the broadcast already woke),
+//! and the drop of an enabled waiter racing `notify_one` (the
+//! notification goes back to the permit).
+#![cfg(loom)]
+
+use std::sync::Arc;
+
+use loom::future::block_on;
+use loom::thread;
+use loom_tests::poll_noop;
+use magpie_sync::Notify;
+
+/// `Notify::notified` on an `Arc`, as a `'static` future (which creates
+/// its `Notified` when it is first polled).
+async fn notified_owned(notify: Arc<Notify>) {
+    notify.notified().await;
+}
+
+/// A `Notify` that lives for the rest of the model, so that a `Notified`
+/// can be created on one thread and polled on another.
+fn leaked() -> &'static Notify {
+    Box::leak(Box::new(Notify::new()))
+}
+
+/// Two waiters in line; `notify_one` races the drop of the first. Either
+/// the drop comes first (the second is picked) or the first is picked
+/// and its drop passes the notification on: the second always completes,
+/// and no permit is left over.
+#[test]
+fn notify_one_racing_the_drop_of_the_waiter_it_picks() {
+    loom::model(|| {
+        let notify = Arc::new(Notify::new());
+        let mut first = Box::pin(notified_owned(notify.clone()));
+        let mut second = Box::pin(notified_owned(notify.clone()));
+        assert!(poll_noop(&mut first).is_pending());
+        assert!(poll_noop(&mut second).is_pending());
+        let dropper = thread::spawn(move || drop(first));
+        let notifier = {
+            let notify = notify.clone();
+            thread::spawn(move || notify.notify_one())
+        };
+        block_on(second);
+        dropper.join().unwrap();
+        notifier.join().unwrap();
+        let mut fresh = Box::pin(notified_owned(notify));
+        assert!(poll_noop(&mut fresh).is_pending(), "a permit was made up");
+    });
+}
+
+/// A `Notified` created before `notify_waiters` registers (on another
+/// thread) while the broadcast runs, with another waiter linked so that
+/// the broadcast takes the slow path: it is woken whether it linked
+/// before the broadcast (woken in the line) or after (it sees the new
+/// generation). The broadcast stores no permit.
+#[test]
+fn notify_waiters_racing_a_registration() {
+    loom::model(|| {
+        let notify = leaked();
+        let mut linked = Box::pin(notify.notified());
+        assert!(poll_noop(&mut linked).is_pending());
+        // Created here, before the broadcast; registers on the thread.
+        let notified = notify.notified();
+        let registering = thread::spawn(move || block_on(notified));
+        notify.notify_waiters();
+        registering.join().unwrap();
+        assert!(poll_noop(&mut linked).is_ready());
+        let mut after = Box::pin(notify.notified());
+        assert!(
+            poll_noop(&mut after).is_pending(),
+            "the broadcast left a permit"
+        );
+    });
+}
+
+/// `notify_one` races a fresh waiter's registration: it either picks the
+/// linked waiter or leaves the permit the waiter then takes.
+#[test]
+fn notify_one_racing_a_registration() {
+    loom::model(|| {
+        let notify = Arc::new(Notify::new());
+        let waiter = {
+            let notify = notify.clone();
+            thread::spawn(move || block_on(notify.notified()))
+        };
+        notify.notify_one();
+        waiter.join().unwrap();
+        let mut after = Box::pin(notified_owned(notify));
+        assert!(
+            poll_noop(&mut after).is_pending(),
+            "one notification, two wake-ups"
+        );
+    });
+}
+
+/// Three waiters of the old generation (more than loom's batch of 2, so
+/// the broadcast releases the lock with one still linked) while, on
+/// another thread, a new waiter registers, and then `notify_one` runs:
+/// the new waiter must end up notified (by the broadcast, if it was
+/// created before it, or else by the `notify_one`), never lose the
+/// `notify_one` to an old waiter the broadcast has woken already.
+#[test]
+fn notify_one_in_the_middle_of_a_broadcast() {
+    loom::model(|| {
+        let notify = leaked();
+        let mut old: Vec<_> = (0..3).map(|_| Box::pin(notify.notified())).collect();
+        for o in &mut old {
+            assert!(poll_noop(o).is_pending());
+        }
+        let broadcaster = thread::spawn(move || notify.notify_waiters());
+        let registering = thread::spawn(move || {
+            let mut late = Box::pin(notify.notified());
+            let _ = poll_noop(&mut late);
+            late
+        });
+        let mut late = registering.join().unwrap();
+        notify.notify_one();
+        broadcaster.join().unwrap();
+        assert!(
+            poll_noop(&mut late).is_ready(),
+            "the notify_one was absorbed"
+        );
+        for o in &mut old {
+            assert!(poll_noop(o).is_ready());
+        }
+    });
+}
+
+/// An enabled (never polled) waiter is dropped on one thread while
+/// `notify_one` runs on another: the notification ends up as the stored
+/// permit either way (stored at once, or passed back by the picked
+/// waiter's drop), exactly one of it.
+#[test]
+fn notify_one_racing_the_drop_of_an_enabled_waiter_ends_as_the_permit() {
+    loom::model(|| {
+        let notify = leaked();
+        let mut enabled = Box::pin(notify.notified());
+        assert!(!enabled.as_mut().enable());
+        let dropper = thread::spawn(move || drop(enabled));
+        notify.notify_one();
+        dropper.join().unwrap();
+        let mut first = Box::pin(notify.notified());
+        let mut second = Box::pin(notify.notified());
+        assert!(
+            poll_noop(&mut first).is_ready(),
+            "the notification was lost"
+        );
+        assert!(
+            poll_noop(&mut second).is_pending(),
+            "one notification, two permits"
+        );
+    });
+}
