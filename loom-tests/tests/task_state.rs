@@ -286,9 +286,7 @@ fn on_done_from_two_threads_races_completion() {
         });
         assert!(task.on_done(callback(0)));
         other.join().unwrap();
-        let task = Arc::try_unwrap(task)
-            .ok()
-            .expect("the other thread is gone");
+        let task = Arc::try_unwrap(task).unwrap_or_else(|_| panic!("the other thread is gone"));
         let out = rt.block_on(task).expect("the task completes");
         for run in runs.iter() {
             assert_eq!(
