@@ -339,14 +339,14 @@ async fn a_semaphore_limits_concurrency() {
 
 async fn a_done_callback() {
     section("task.add_done_callback(task_callback)");
-    let mut ok = magpie::spawn(async {
+    let ok = magpie::spawn(async {
         time::sleep(ticks(1)).await;
     });
     ok.on_done(|outcome| match outcome {
         Ok(()) => println!("  Task completed successfully."),
         Err(err) => println!("  Task raised an exception: {err}"),
     });
-    let mut failing = magpie::spawn(async {
+    let failing = magpie::spawn(async {
         time::sleep(ticks(1)).await;
         panic!("ValueError");
     });

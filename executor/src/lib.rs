@@ -53,7 +53,8 @@ pub mod time;
 pub use magpie_sync as sync;
 pub use runtime::{Builder, Handle, Runtime, ShutdownReport, SpawnError, run};
 pub use task::{
-    JoinHandle, TaskGroup, WaitFor, as_completed, gather, spawn, try_gather, try_spawn, wait,
+    JoinHandle, TaskGroup, WaitFor, as_completed, gather, gather_fail_fast, spawn, try_gather,
+    try_spawn, wait,
 };
 
 /// The README's examples, compiled and run as doc tests.

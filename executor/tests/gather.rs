@@ -3,7 +3,7 @@
 mod support;
 
 use magpie::time::{Duration, sleep};
-use magpie::{gather, try_gather};
+use magpie::{gather, gather_fail_fast, try_gather};
 use std::time::Instant;
 use support::{DropCounter, rt, watchdog, with_timeout};
 
@@ -166,4 +166,109 @@ fn try_gather_treats_a_panic_as_a_failure() {
         err.join_error().unwrap().panic_message(),
         Some("index out of bounds")
     );
+}
+
+#[test]
+fn gather_fail_fast_gives_the_outputs_in_order_when_all_succeed() {
+    let rt = rt(2);
+    let out = rt.block_on(async {
+        let tasks: Vec<_> = (0..10u64)
+            .map(|i| {
+                magpie::spawn(async move {
+                    sleep(ms(10 - i)).await;
+                    i
+                })
+            })
+            .collect();
+        gather_fail_fast(tasks).await
+    });
+    assert_eq!(out.unwrap(), (0..10).collect::<Vec<_>>());
+    assert!(
+        rt.block_on(gather_fail_fast(Vec::<magpie::JoinHandle<()>>::new()))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn gather_fail_fast_returns_the_first_panic_and_cancels_the_rest_running_their_destructors() {
+    with_timeout(Duration::from_secs(20), || {
+        let rt = rt(2);
+        let drops = DropCounter::new();
+        let start = Instant::now();
+        let err = rt.block_on(async {
+            let mut tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let token = drops.token();
+                    magpie::spawn(async move {
+                        let _token = token;
+                        sleep(Duration::from_secs(3600)).await;
+                        0
+                    })
+                })
+                .collect();
+            let parser = magpie::task::Builder::new().name("parser").spawn(async {
+                sleep(ms(5)).await;
+                if true {
+                    panic!("bad record");
+                }
+                1
+            });
+            let id = parser.id();
+            tasks.push(parser);
+            (gather_fail_fast(tasks).await.unwrap_err(), id)
+        });
+        let (err, id) = err;
+        assert!(
+            start.elapsed() < watchdog(Duration::from_secs(5)),
+            "did not fail fast"
+        );
+        assert_eq!(err.id(), id);
+        assert_eq!(err.name(), Some("parser"));
+        let payload = err.into_panic();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"bad record"));
+        wait_for_drops(&drops, 8);
+    });
+}
+
+#[test]
+fn gather_fail_fast_treats_a_cancellation_as_a_failure() {
+    let rt = rt(2);
+    let drops = DropCounter::new();
+    let err = rt.block_on(async {
+        let token = drops.token();
+        let waiting = magpie::spawn(async move {
+            let _token = token;
+            std::future::pending::<()>().await;
+        });
+        let cancelled = magpie::spawn(std::future::pending::<()>());
+        let id = cancelled.id();
+        cancelled.cancel();
+        let err = gather_fail_fast([waiting, cancelled]).await.unwrap_err();
+        assert_eq!(err.id(), id);
+        err
+    });
+    assert!(err.is_cancelled());
+    wait_for_drops(&drops, 1);
+}
+
+#[test]
+fn dropping_a_gather_fail_fast_cancels_the_unfinished_tasks() {
+    let rt = rt(2);
+    let drops = DropCounter::new();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let token = drops.token();
+                magpie::spawn(async move {
+                    let _token = token;
+                    std::future::pending::<()>().await;
+                })
+            })
+            .collect();
+        let gather = gather_fail_fast(tasks);
+        let timed_out = magpie::time::timeout(ms(5), gather).await;
+        assert!(timed_out.is_err());
+    });
+    wait_for_drops(&drops, 4);
 }

@@ -12,7 +12,7 @@ fn a_callback_added_before_completion_runs_at_completion_before_the_joiner_sees_
     let rt = rt(2);
     let (release, gate) = futures::channel::oneshot::channel::<()>();
     let ran = Arc::new(AtomicUsize::new(0));
-    let mut task = rt.spawn(async move {
+    let task = rt.spawn(async move {
         gate.await.unwrap();
         7
     });
@@ -34,7 +34,7 @@ fn a_callback_added_before_completion_runs_at_completion_before_the_joiner_sees_
 #[test]
 fn a_callback_added_after_completion_runs_at_once() {
     let rt = rt(1);
-    let mut task = rt.spawn(async { "done" });
+    let task = rt.spawn(async { "done" });
     while !task.is_finished() {
         std::thread::yield_now();
     }
@@ -49,7 +49,7 @@ fn callbacks_run_in_the_order_they_were_added() {
     let rt = rt(2);
     let (release, gate) = futures::channel::oneshot::channel::<()>();
     let order = Arc::new(Mutex::new(Vec::new()));
-    let mut task = rt.spawn(async move { gate.await.unwrap() });
+    let task = rt.spawn(async move { gate.await.unwrap() });
     for i in 0..5 {
         let order = order.clone();
         task.on_done(move |_| order.lock().unwrap().push(i));
@@ -63,14 +63,14 @@ fn callbacks_run_in_the_order_they_were_added() {
 fn callbacks_see_panics_and_cancellations() {
     let rt = rt(2);
     let (tx, rx) = mpsc::channel();
-    let mut panicking = rt.spawn(async { panic!("boom") });
+    let panicking = rt.spawn(async { panic!("boom") });
     let t = tx.clone();
     panicking.on_done(move |outcome: Result<&(), _>| {
         let err = outcome.unwrap_err();
         t.send(format!("panic: {}", err.panic_message().unwrap()))
             .unwrap();
     });
-    let mut cancelled = rt.spawn(std::future::pending::<()>());
+    let cancelled = rt.spawn(std::future::pending::<()>());
     cancelled.on_done(move |outcome| {
         tx.send(format!(
             "cancelled: {}",
@@ -93,7 +93,7 @@ fn a_detached_task_still_runs_its_callbacks_and_drops_its_output_once() {
     let token = drops.token();
     let (release, gate) = futures::channel::oneshot::channel::<()>();
     let (tx, rx) = mpsc::channel();
-    let mut task = rt.spawn(async move {
+    let task = rt.spawn(async move {
         gate.await.unwrap();
         token
     });
@@ -116,7 +116,7 @@ fn a_panicking_callback_does_not_stop_the_others() {
     let rt = rt(1);
     let ran = Arc::new(AtomicUsize::new(0));
     let (release, gate) = futures::channel::oneshot::channel::<()>();
-    let mut task = rt.spawn(async move { gate.await.unwrap() });
+    let task = rt.spawn(async move { gate.await.unwrap() });
     task.on_done(|_| panic!("callback bug"));
     let r = ran.clone();
     task.on_done(move |_| {
@@ -134,7 +134,7 @@ fn shutdown_runs_the_callbacks_of_the_tasks_it_cancels() {
     let n = miri_or(50, 8);
     for _ in 0..n {
         let c = cancelled.clone();
-        let mut t = rt.spawn(std::future::pending::<()>());
+        let t = rt.spawn(std::future::pending::<()>());
         t.on_done(move |outcome| {
             if outcome.is_err_and(|e| e.is_cancelled()) {
                 c.fetch_add(1, SeqCst);
@@ -146,12 +146,140 @@ fn shutdown_runs_the_callbacks_of_the_tasks_it_cancels() {
 }
 
 #[test]
-#[should_panic(expected = "after the output was taken")]
-fn on_done_after_the_output_was_taken_panics() {
+fn on_done_after_the_output_was_taken_returns_false_and_drops_the_callback_uncalled() {
     let rt = rt(1);
     let mut task = rt.spawn(async { 1 });
     rt.block_on(&mut task).unwrap();
-    task.on_done(|_| {});
+    let drops = DropCounter::new();
+    let token = drops.token();
+    let called = Arc::new(AtomicUsize::new(0));
+    let c = called.clone();
+    assert!(!task.on_done(move |_| {
+        drop(token);
+        c.fetch_add(1, SeqCst);
+    }));
+    assert_eq!(called.load(SeqCst), 0, "nothing to show the callback");
+    assert_eq!(drops.drops(), 1, "the callback was dropped at once");
+    // A handle that still holds its output says `true`.
+    let task = rt.spawn(async { 2 });
+    assert!(task.on_done(|_| {}));
+    assert_eq!(rt.block_on(task).unwrap(), 2);
+}
+
+#[test]
+fn callbacks_added_through_shared_references_from_many_threads_each_run_once() {
+    with_timeout(Duration::from_secs(60), || {
+        let rt = rt(2);
+        let n = miri_or(2_000, 10);
+        let threads = 3;
+        let runs = Arc::new(AtomicUsize::new(0));
+        for i in 0..n {
+            let task = Arc::new(rt.spawn(async move {
+                for _ in 0..(i % 3) {
+                    magpie::task::yield_now().await;
+                }
+                i
+            }));
+            let adders: Vec<_> = (0..threads)
+                .map(|_| {
+                    let task = task.clone();
+                    let runs = runs.clone();
+                    std::thread::spawn(move || {
+                        assert!(task.on_done(move |outcome| {
+                            assert_eq!(outcome.ok(), Some(&i));
+                            runs.fetch_add(1, SeqCst);
+                        }));
+                    })
+                })
+                .collect();
+            for adder in adders {
+                adder.join().unwrap();
+            }
+            let task = Arc::into_inner(task).expect("the adders are gone");
+            assert_eq!(rt.block_on(task).unwrap(), i);
+            assert_eq!(
+                runs.load(SeqCst),
+                threads * (i + 1),
+                "every callback ran before the output was handed over"
+            );
+        }
+    });
+}
+
+#[test]
+fn callbacks_never_run_two_at_a_time() {
+    with_timeout(Duration::from_secs(60), || {
+        let rt = rt(2);
+        let n = miri_or(500, 5);
+        let inside = Arc::new(AtomicUsize::new(0));
+        let runs = Arc::new(AtomicUsize::new(0));
+        for _ in 0..n {
+            let task = Arc::new(rt.spawn(async { magpie::task::yield_now().await }));
+            let adders: Vec<_> = (0..2)
+                .map(|_| {
+                    let (task, inside, runs) = (task.clone(), inside.clone(), runs.clone());
+                    std::thread::spawn(move || {
+                        for _ in 0..3 {
+                            let (inside, runs) = (inside.clone(), runs.clone());
+                            task.on_done(move |_| {
+                                assert_eq!(inside.fetch_add(1, SeqCst), 0, "overlap");
+                                std::thread::yield_now();
+                                inside.fetch_sub(1, SeqCst);
+                                runs.fetch_add(1, SeqCst);
+                            });
+                        }
+                    })
+                })
+                .collect();
+            for adder in adders {
+                adder.join().unwrap();
+            }
+            let task = Arc::into_inner(task).unwrap();
+            rt.block_on(task).unwrap();
+        }
+        assert_eq!(runs.load(SeqCst), 6 * n);
+    });
+}
+
+#[test]
+fn a_callback_can_add_another_through_the_same_handle() {
+    with_timeout(Duration::from_secs(30), || {
+        let rt = rt(1);
+        for finished_first in [false, true] {
+            let (release, gate) = futures::channel::oneshot::channel::<()>();
+            let mut release = Some(release);
+            let task = Arc::new(rt.spawn(async move {
+                gate.await.unwrap();
+                3
+            }));
+            if finished_first {
+                release.take().unwrap().send(()).unwrap();
+                while !task.is_finished() {
+                    std::thread::yield_now();
+                }
+            }
+            let order = Arc::new(Mutex::new(Vec::new()));
+            let (inner_task, o) = (Arc::downgrade(&task), order.clone());
+            assert!(task.on_done(move |outcome| {
+                assert_eq!(outcome.ok(), Some(&3));
+                o.lock().unwrap().push("outer");
+                let task = inner_task.upgrade().expect("the handle is alive");
+                let o2 = o.clone();
+                assert!(task.on_done(move |_| o2.lock().unwrap().push("inner")));
+                // It runs after this callback returns, not inside it.
+                assert_eq!(*o.lock().unwrap(), ["outer"]);
+            }));
+            if let Some(release) = release {
+                release.send(()).unwrap();
+            }
+            while order.lock().unwrap().len() < 2 {
+                std::thread::yield_now();
+            }
+            assert_eq!(*order.lock().unwrap(), ["outer", "inner"]);
+            let task = Arc::into_inner(task).unwrap();
+            assert_eq!(rt.block_on(task).unwrap(), 3);
+        }
+    });
 }
 
 #[test]
@@ -162,7 +290,7 @@ fn callbacks_racing_completion_run_exactly_once() {
         let n = miri_or(20_000, 50);
         let handles: Vec<_> = (0..n)
             .map(|i| {
-                let mut t = rt.spawn(async move {
+                let t = rt.spawn(async move {
                     for _ in 0..(i % 3) {
                         magpie::task::yield_now().await;
                     }

@@ -198,3 +198,86 @@ fn runtime_shutdown_cancels_group_children() {
     drop(rt);
     assert_eq!(drops.drops(), 3);
 }
+
+#[test]
+fn spawn_returns_a_handle_that_cancels_just_that_child() {
+    let rt = rt(2);
+    let drops = DropCounter::new();
+    let out = rt.block_on(async {
+        let group = TaskGroup::new();
+        let first = group.spawn(async {
+            sleep(Duration::from_millis(5)).await;
+            1
+        });
+        let token = drops.token();
+        let stuck = group.spawn(async move {
+            let _token = token;
+            std::future::pending::<u32>().await
+        });
+        let last = group.spawn(async { 3 });
+        assert_ne!(stuck.id(), first.id());
+        assert_ne!(stuck.id(), last.id());
+        assert_eq!(stuck.name(), None);
+        stuck.cancel();
+        // The siblings are not cancelled: the group did not fail.
+        assert!(!group.has_failed());
+        let out = group.join().await;
+        assert!(stuck.is_finished());
+        out
+    });
+    assert_eq!(
+        out.unwrap(),
+        [1, 3],
+        "the child cancelled from outside is left out, not a failure"
+    );
+    assert_eq!(drops.drops(), 1);
+}
+
+#[test]
+fn a_child_cancelled_from_outside_is_left_out_of_a_failed_groups_count() {
+    let rt = rt(2);
+    let err = rt.block_on(async {
+        let group = TaskGroup::<()>::new();
+        let stuck = group.spawn(std::future::pending());
+        stuck.cancel();
+        // Let the cancellation finish before the failure.
+        while !stuck.is_finished() {
+            magpie::task::yield_now().await;
+        }
+        group.spawn(std::future::pending());
+        group.spawn(async { panic!("bug") });
+        group.join().await.unwrap_err()
+    });
+    assert_eq!(err.errors().len(), 1);
+    assert_eq!(err.cancelled(), 1, "only the sibling the failure cancelled");
+    let join = err.into_errors().remove(0).into_join_error();
+    assert_eq!(join.panic_message(), Some("bug"));
+}
+
+#[test]
+fn cancelling_a_finished_child_through_its_handle_keeps_its_output() {
+    let rt = rt(1);
+    let out = rt.block_on(async {
+        let group = TaskGroup::new();
+        let done = group.spawn(async { 7 });
+        while !done.is_finished() {
+            magpie::task::yield_now().await;
+        }
+        done.cancel();
+        group.join().await
+    });
+    assert_eq!(out.unwrap(), [7]);
+}
+
+#[test]
+fn a_fallible_childs_handle_cancels_it_without_failing_the_group() {
+    let rt = rt(2);
+    let out = rt.block_on(async {
+        let group = TaskGroup::fallible();
+        let stuck = group.spawn_fallible(std::future::pending::<Result<u8, String>>());
+        group.spawn_fallible(async { Ok(2) });
+        stuck.cancel();
+        group.join().await
+    });
+    assert_eq!(out.unwrap(), [2]);
+}

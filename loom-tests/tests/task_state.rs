@@ -1,7 +1,8 @@
 //! Loom models of the task state machine (`executor/src/task/state.rs` and
 //! `raw.rs`), driven through the public API on a one-worker runtime:
 //! wake vs poll vs cancel vs `JoinHandle` drop vs completion, waker clones
-//! racing completion, and `JoinHandle::on_done` racing completion.
+//! racing completion, and `JoinHandle::on_done` racing completion (from one
+//! thread, and from two through shared references).
 //!
 //! Every model counts, with loom atomics, how many times the task's future
 //! and its output are dropped, and asserts exactly once (or, for an output
@@ -231,7 +232,7 @@ fn on_done_races_completion() {
         let calls = Arc::new(AtomicUsize::new(0));
         let gate = Gate::default();
         let rt = runtime();
-        let mut task = rt.spawn(wait(&gate, &counts));
+        let task = rt.spawn(wait(&gate, &counts));
         let opener = thread::spawn({
             let gate = gate.clone();
             move || gate.open()
@@ -247,6 +248,54 @@ fn on_done_races_completion() {
         assert_eq!(calls.load(SeqCst), 2, "callbacks ran before the hand-off");
         drop(out);
         opener.join().unwrap();
+        drop(rt);
+        counts.assert_settled();
+    });
+}
+
+/// Two threads add an `on_done` callback each through a shared `JoinHandle`
+/// while the task completes on the worker (the second thread opens the
+/// gate first, so each registration may land before, during or after the
+/// completing party runs the queue): each callback runs exactly once,
+/// never two at a time, and both before the handle returns the output (a
+/// callback added after the hand off runs before `on_done` returns).
+#[test]
+fn on_done_from_two_threads_races_completion() {
+    loom::model(|| {
+        let counts = Arc::new(Counts::default());
+        let runs = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let inside = Arc::new(AtomicUsize::new(0));
+        let gate = Gate::default();
+        let rt = runtime();
+        let task = Arc::new(rt.spawn(wait(&gate, &counts)));
+        let callback = |which: usize| {
+            let (runs, inside) = (runs.clone(), inside.clone());
+            move |outcome: Result<&Output, &magpie::task::JoinError>| {
+                assert!(outcome.is_ok(), "the task completes");
+                assert_eq!(inside.fetch_add(1, SeqCst), 0, "one callback at a time");
+                runs[which].fetch_add(1, SeqCst);
+                inside.fetch_sub(1, SeqCst);
+            }
+        };
+        let other = thread::spawn({
+            let (gate, task, callback) = (gate.clone(), task.clone(), callback(1));
+            move || {
+                gate.open();
+                assert!(task.on_done(callback));
+            }
+        });
+        assert!(task.on_done(callback(0)));
+        other.join().unwrap();
+        let task = Arc::try_unwrap(task).unwrap_or_else(|_| panic!("the other thread is gone"));
+        let out = rt.block_on(task).expect("the task completes");
+        for run in runs.iter() {
+            assert_eq!(
+                run.load(SeqCst),
+                1,
+                "each callback ran once, before the hand-off"
+            );
+        }
+        drop(out);
         drop(rt);
         counts.assert_settled();
     });

@@ -1,4 +1,5 @@
-//! `gather` and `try_gather`: asyncio's `gather(*aws, return_exceptions=..)`.
+//! `gather`, `gather_fail_fast` and `try_gather`: asyncio's
+//! `gather(*aws, return_exceptions=..)`.
 
 use super::completions::Completions;
 use super::{Id, JoinError, JoinHandle};
@@ -190,6 +191,112 @@ impl<T, E> fmt::Debug for TryGather<T, E> {
     }
 }
 
+/// Waits for every task, failing fast on the first panic or cancellation:
+/// asyncio's default `await gather(*tasks)` for tasks that return plain
+/// values (use [`try_gather`] for tasks returning `Result`).
+///
+/// On success the outputs come back in the order the handles were given.
+/// The first task that panics or is cancelled makes it return that task's
+/// [`JoinError`] at once, which names the task ([`JoinError::id`],
+/// [`JoinError::name`]) and carries the panic payload
+/// ([`JoinError::into_panic`]); the tasks still running are then cancelled
+/// (their futures are dropped on the workers), where asyncio would leave
+/// them running. Dropping the future before it completes cancels the
+/// unfinished tasks too.
+///
+/// ```
+/// use std::time::Duration;
+/// magpie::run(async {
+///     let slow = magpie::spawn(async {
+///         magpie::time::sleep(Duration::from_secs(3600)).await;
+///         1
+///     });
+///     let crashing = magpie::task::Builder::new()
+///         .name("parser")
+///         .spawn(async { if true { panic!("bad input") } 2 });
+///     let err = magpie::gather_fail_fast([slow, crashing]).await.unwrap_err();
+///     assert_eq!(err.name(), Some("parser"));
+///     assert_eq!(err.panic_message(), Some("bad input"));
+///
+///     let ok = [magpie::spawn(async { 1 }), magpie::spawn(async { 2 })];
+///     assert_eq!(magpie::gather_fail_fast(ok).await.unwrap(), [1, 2]);
+/// });
+/// ```
+pub fn gather_fail_fast<T, I>(handles: I) -> GatherFailFast<T>
+where
+    I: IntoIterator<Item = JoinHandle<T>>,
+{
+    let set = Completions::new(handles);
+    let results = (0..set.len()).map(|_| None).collect();
+    GatherFailFast { set, results }
+}
+
+/// The future returned by [`gather_fail_fast`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct GatherFailFast<T> {
+    set: Completions<T>,
+    results: Vec<Option<T>>,
+}
+
+impl<T> GatherFailFast<T> {
+    fn cancel_rest(&mut self) {
+        for (_, handle) in self.set.handles() {
+            handle.cancel();
+        }
+    }
+}
+
+impl<T> Future for GatherFailFast<T> {
+    type Output = Result<Vec<T>, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            match this.set.poll_next(cx) {
+                Poll::Ready(Some(index)) => {
+                    let mut handle = this.set.take(index).expect("reported once");
+                    match handle.take_finished() {
+                        Ok(value) => this.results[index] = Some(value),
+                        Err(err) => {
+                            this.cancel_rest();
+                            // Leave nothing to cancel again on drop.
+                            drop(this.set.take_all());
+                            return Poll::Ready(Err(err));
+                        }
+                    }
+                }
+                Poll::Ready(None) => {
+                    let results = std::mem::take(&mut this.results);
+                    return Poll::Ready(Ok(results
+                        .into_iter()
+                        .map(|r| r.expect("every task succeeded"))
+                        .collect()));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<T> Drop for GatherFailFast<T> {
+    fn drop(&mut self) {
+        self.cancel_rest();
+    }
+}
+
+// Nothing in it is pinned: the outputs are plain values, the handles are
+// `Unpin`.
+impl<T> Unpin for GatherFailFast<T> {}
+
+impl<T> fmt::Debug for GatherFailFast<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatherFailFast")
+            .field("tasks", &self.set.len())
+            .field("pending", &self.set.pending())
+            .finish()
+    }
+}
+
 /// Why a task of a [`try_gather`] or a [`TaskGroup`](crate::TaskGroup)
 /// failed: it returned `Err(E)`, or it panicked, or it was cancelled (by
 /// something other than its siblings' failure, such as runtime shutdown).
@@ -342,6 +449,27 @@ impl<E> TaskError<E> {
         match self.kind {
             Kind::Err(e) => Ok(e),
             Kind::Join(j) => Err(j),
+        }
+    }
+}
+
+impl TaskError<std::convert::Infallible> {
+    /// The panic or cancellation of a task that could fail no other way
+    /// (a [`TaskGroup::new`](crate::TaskGroup::new) child).
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let group = magpie::TaskGroup::<()>::new();
+    ///     group.spawn(async { panic!("bug") });
+    ///     let err = group.join().await.unwrap_err();
+    ///     let join = err.into_errors().remove(0).into_join_error();
+    ///     assert_eq!(join.panic_message(), Some("bug"));
+    /// });
+    /// ```
+    pub fn into_join_error(self) -> JoinError {
+        match self.kind {
+            Kind::Join(j) => j,
+            Kind::Err(never) => match never {},
         }
     }
 }

@@ -16,14 +16,17 @@ use std::task::{Context, Poll};
 /// A set of child tasks that succeed or fail together: asyncio's
 /// `TaskGroup`.
 ///
-/// * [`spawn`](Self::spawn) starts a child on the current runtime.
+/// * [`spawn`](Self::spawn) starts a child on the current runtime and
+///   returns a [`CancelHandle`] for it (asyncio's `tg.create_task` returns
+///   the task): cancelling **one child** that way does not fail the group,
+///   as in asyncio; [`join`](Self::join) leaves that child out.
 /// * When a child **fails** (it panics, or, spawned with
 ///   [`spawn_fallible`](Self::spawn_fallible), returns `Err`), the group
 ///   cancels every other child at once; their destructors run on the
 ///   workers. Children spawned after that are cancelled straight away.
 /// * [`join`](Self::join) waits for every child and returns their outputs
-///   in spawn order, or a [`GroupError`] with every failure (asyncio's
-///   `ExceptionGroup`).
+///   in spawn order (less the children cancelled from outside), or a
+///   [`GroupError`] with every failure (asyncio's `ExceptionGroup`).
 /// * **Dropping the group cancels the children still running**, so no
 ///   child outlives its group: if the task that owns the group is
 ///   cancelled, its future (and the group in it) is dropped, and the
@@ -65,6 +68,10 @@ struct State<T, E> {
     cancels: Vec<CancelHandle>,
     /// A child failed (or `cancel` was called): the others were cancelled.
     failed: bool,
+    /// Children that finished cancelled while the group had not failed:
+    /// cancelled from outside (by their `CancelHandle`), so `join` leaves
+    /// them out instead of counting them as failures.
+    cancelled_from_outside: Vec<Id>,
 }
 
 impl<T: Send + 'static> TaskGroup<T, Infallible> {
@@ -109,12 +116,21 @@ impl<T: Send + 'static, E: Send + 'static> TaskGroup<T, E> {
                     handles: Vec::new(),
                     cancels: Vec::new(),
                     failed: false,
+                    cancelled_from_outside: Vec::new(),
                 }),
             }),
         }
     }
 
-    /// Spawns a child that fails only if it panics. Returns its id.
+    /// Spawns a child that fails only if it panics. Returns a
+    /// [`CancelHandle`] that cancels just this child and tells its id.
+    ///
+    /// A child cancelled through that handle (before the group failed) is
+    /// not a failure: it does not cancel its siblings, and
+    /// [`join`](Self::join) leaves it out of both the outputs and the
+    /// [`GroupError`], as asyncio's `TaskGroup` ignores a child cancelled
+    /// from outside. (Runtime shutdown cancels children the same way; the
+    /// task awaiting `join` normally goes with them.)
     ///
     /// # Panics
     ///
@@ -123,22 +139,24 @@ impl<T: Send + 'static, E: Send + 'static> TaskGroup<T, E> {
     /// ```
     /// magpie::run(async {
     ///     let group = magpie::TaskGroup::new();
-    ///     let id = group.spawn(async { 5 });
-    ///     assert_eq!(group.len(), 1);
+    ///     group.spawn(async { 5 });
+    ///     let stuck = group.spawn(std::future::pending());
+    ///     assert_eq!(group.len(), 2);
+    ///     stuck.cancel();
+    ///     // Cancelled from outside: left out, not a failure.
     ///     assert_eq!(group.join().await.unwrap(), [5]);
-    ///     # let _ = id;
     /// });
     /// ```
     #[track_caller]
-    pub fn spawn<F>(&self, future: F) -> Id
+    pub fn spawn<F>(&self, future: F) -> CancelHandle
     where
         F: Future<Output = T> + Send + 'static,
     {
         self.spawn_child(async move { Ok(future.await) }, Location::caller())
     }
 
-    /// Spawns a child that fails if it panics or returns `Err`. Returns its
-    /// id.
+    /// Spawns a child that fails if it panics or returns `Err`. Returns a
+    /// [`CancelHandle`] for it, as [`spawn`](Self::spawn) does.
     ///
     /// # Panics
     ///
@@ -160,18 +178,18 @@ impl<T: Send + 'static, E: Send + 'static> TaskGroup<T, E> {
     /// });
     /// ```
     #[track_caller]
-    pub fn spawn_fallible<F>(&self, future: F) -> Id
+    pub fn spawn_fallible<F>(&self, future: F) -> CancelHandle
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
         self.spawn_child(future, Location::caller())
     }
 
-    fn spawn_child<F>(&self, future: F, location: &'static Location<'static>) -> Id
+    fn spawn_child<F>(&self, future: F, location: &'static Location<'static>) -> CancelHandle
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let mut handle = context::with_handle(|handle| match handle {
+        let handle = context::with_handle(|handle| match handle {
             Some(handle) => handle
                 .spawn_with(future, TaskMeta::new(None, location))
                 .unwrap_or_else(|h| h),
@@ -182,15 +200,12 @@ impl<T: Send + 'static, E: Send + 'static> TaskGroup<T, E> {
         // Registered before the child is recorded: the callback may run at
         // once, on this thread, and takes the lock itself.
         handle.on_done(move |outcome| {
-            let failed = match outcome {
-                Ok(Ok(_)) => false,
-                Ok(Err(_)) => true,
-                Err(join) => join.is_panic(),
-            };
-            if failed {
-                if let Some(group) = group.upgrade() {
-                    group.fail();
-                }
+            let Some(group) = group.upgrade() else { return };
+            match outcome {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => group.fail(),
+                Err(join) if join.is_panic() => group.fail(),
+                Err(_) => group.cancelled(id),
             }
         });
         let cancel = handle.cancel_handle();
@@ -199,13 +214,13 @@ impl<T: Send + 'static, E: Send + 'static> TaskGroup<T, E> {
             cancel.cancel();
         }
         state.handles.push(handle);
-        state.cancels.push(cancel);
-        id
+        state.cancels.push(cancel.clone());
+        cancel
     }
 
     /// Cancels every child (as a failure would). [`join`](Self::join) then
     /// reports the children that had finished with an error, and counts the
-    /// cancelled ones.
+    /// cancelled ones (those cancelled earlier from outside stay left out).
     ///
     /// ```
     /// magpie::run(async {
@@ -256,6 +271,13 @@ impl<T: Send + 'static, E: Send + 'static> TaskGroup<T, E> {
     /// Waits for every child. `Ok` with their outputs in spawn order if all
     /// succeeded; otherwise a [`GroupError`] listing every failure.
     ///
+    /// A child cancelled from outside (by the [`CancelHandle`] that
+    /// [`spawn`](Self::spawn) returned, before the group failed) has no
+    /// output and is no failure: it is left out of the `Vec` (which then
+    /// holds fewer outputs than children) and of the `GroupError`. When
+    /// you cancel children yourself and need to match outputs to children,
+    /// have each child return a key with its value.
+    ///
     /// Dropping the returned future before it completes drops the group,
     /// which cancels the children still running.
     ///
@@ -282,6 +304,15 @@ impl<T: Send + 'static, E: Send + 'static> TaskGroup<T, E> {
 }
 
 impl<T, E> Inner<T, E> {
+    /// A child finished cancelled: if the group had not failed, it was
+    /// cancelled from outside, and `join` leaves it out.
+    fn cancelled(&self, id: Id) {
+        let mut state = self.state.lock();
+        if !state.failed {
+            state.cancelled_from_outside.push(id);
+        }
+    }
+
     /// A child failed: cancel every child, once.
     fn fail(&self) {
         let mut state = self.state.lock();
@@ -335,7 +366,14 @@ impl<T, E> Future for GroupJoin<T, E> {
                     let outcome = handle.take_finished();
                     match TaskError::from_outcome(&handle, outcome) {
                         Ok(value) => this.values[index] = Some(value),
-                        Err(err) if err.is_cancelled() => this.cancelled += 1,
+                        Err(err) if err.is_cancelled() => {
+                            // The child's done callback ran before its
+                            // output was handed off: its verdict is in.
+                            let state = this.group.inner.state.lock();
+                            if !state.cancelled_from_outside.contains(&err.id()) {
+                                this.cancelled += 1;
+                            }
+                        }
                         Err(err) => this.errors.push((index, err)),
                     }
                 }
@@ -345,10 +383,8 @@ impl<T, E> Future for GroupJoin<T, E> {
         }
         if this.errors.is_empty() && this.cancelled == 0 {
             let values = std::mem::take(&mut this.values);
-            return Poll::Ready(Ok(values
-                .into_iter()
-                .map(|v| v.expect("every child succeeded"))
-                .collect()));
+            // `None`: a child cancelled from outside.
+            return Poll::Ready(Ok(values.into_iter().flatten().collect()));
         }
         let mut errors = std::mem::take(&mut this.errors);
         errors.sort_by_key(|(index, _)| *index);
@@ -374,7 +410,8 @@ impl<T, E> fmt::Debug for GroupJoin<T, E> {
 
 /// Why a [`TaskGroup`] did not succeed: every child that failed (asyncio's
 /// `ExceptionGroup`), in spawn order, and how many children were cancelled
-/// (by the failure, by [`TaskGroup::cancel`], or by runtime shutdown).
+/// (by the failure, or by [`TaskGroup::cancel`]; not those cancelled
+/// earlier from outside by their [`CancelHandle`]).
 ///
 /// ```
 /// magpie::run(async {

@@ -34,8 +34,12 @@ pub struct JoinHandle<T> {
 // SAFETY: the handle gives access to the task's output only by value (in
 // `poll`, through `&mut self`), so `T: Send` suffices to send it.
 unsafe impl<T: Send> Send for JoinHandle<T> {}
-// SAFETY: through `&JoinHandle` one can only read the atomic state word and
-// request cancellation; neither touches the output.
+// SAFETY: through `&JoinHandle` one can read the atomic state word, request
+// cancellation, and add done callbacks, which read the output by `&` on
+// whichever thread runs them; the task's callback lock lets only one party
+// run callbacks at a time, and nobody can take the output while a `&` borrow
+// exists, so the output is never reached from two threads at once and
+// `T: Send` suffices (as for a `Mutex<T>`).
 unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
 impl<T> Unpin for JoinHandle<T> {}
@@ -164,25 +168,33 @@ impl<T> JoinHandle<T> {
 
     /// Runs `callback` with the task's outcome when it finishes, or at
     /// once (on this thread) if it already has: asyncio's
-    /// `task.add_done_callback(cb)`.
+    /// `task.add_done_callback(cb)`. Takes `&self`, so any holder of a
+    /// shared reference (several threads at once, or a callback) can add
+    /// callbacks.
     ///
     /// The callback sees `Ok(&output)` or `Err(&JoinError)` by reference:
-    /// the handle can still be awaited for the output afterwards. Callbacks
-    /// run in the order they were added, on the thread that completes the
-    /// task (a worker, or the thread that cancels it at shutdown), before
-    /// the handle can return the output; they should be quick. A panicking
-    /// callback is caught, and the others still run.
+    /// the handle can still be awaited for the output afterwards. Each
+    /// callback runs exactly once, in the order they were added, never two
+    /// at a time, and all before the handle can return the output; they
+    /// should be quick. Added before the task finishes, they run on the
+    /// thread that completes it (a worker, or the thread that cancels it
+    /// at shutdown); added after, they run on the calling thread, or, if
+    /// another thread is running this task's callbacks at that moment, on
+    /// that thread right after its own (a callback that adds another runs
+    /// it that way too, after it returns). A panicking callback is caught,
+    /// and the others still run.
     ///
-    /// # Panics
-    ///
-    /// If the handle already returned the output (it was polled to
-    /// completion), since there is nothing left to show the callback.
+    /// Returns `true` if the callback ran or will run. Returns `false` if
+    /// the handle has already returned the output (it was polled to
+    /// completion): there is nothing left to show the callback, so it is
+    /// dropped without being called (its captures' destructors run, which
+    /// a receiver can observe). This is the only way to get `false`.
     ///
     /// ```
     /// use std::sync::mpsc;
     /// magpie::run(async {
     ///     let (tx, rx) = mpsc::channel();
-    ///     let mut task = magpie::spawn(async { 6 * 7 });
+    ///     let task = magpie::spawn(async { 6 * 7 });
     ///     task.on_done(move |outcome| {
     ///         match outcome {
     ///             Ok(value) => tx.send(format!("task completed with {value}")).unwrap(),
@@ -193,7 +205,17 @@ impl<T> JoinHandle<T> {
     ///     assert_eq!(rx.recv().unwrap(), "task completed with 42");
     /// });
     /// ```
-    pub fn on_done<F>(&mut self, callback: F)
+    ///
+    /// After the output was taken:
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let mut task = magpie::spawn(async { 1 });
+    ///     assert_eq!((&mut task).await.unwrap(), 1);
+    ///     assert!(!task.on_done(|_| unreachable!("not called")));
+    /// });
+    /// ```
+    pub fn on_done<F>(&self, callback: F) -> bool
     where
         F: FnOnce(Result<&T, &JoinError>) + Send + 'static,
         T: 'static,
@@ -206,11 +228,15 @@ impl<T> JoinHandle<T> {
         let mut slot = Some(wrapped);
         // SAFETY: `slot` is an `Option<DoneCallback<T>>` holding a callback,
         // `T` is the task's output type (the handle was created for it), and
-        // `&mut self` makes us the only caller.
-        unsafe {
+        // we borrow the handle for the whole call.
+        let added = unsafe {
             self.raw
                 .add_done_callback(&mut slot as *mut Option<DoneCallback<T>> as *mut ())
         };
+        // A callback given back (the output was taken) is dropped here,
+        // outside the task's callback lock.
+        drop(slot);
+        added
     }
 }
 
@@ -273,6 +299,19 @@ impl CancelHandle {
     pub fn id(&self) -> Id {
         self.raw.header().id
     }
+
+    /// The task's name, if it was spawned with one, like
+    /// [`JoinHandle::name`].
+    ///
+    /// ```
+    /// magpie::run(async {
+    ///     let task = magpie::task::Builder::new().name("poller").spawn(async {});
+    ///     assert_eq!(task.cancel_handle().name(), Some("poller"));
+    /// });
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.raw.header().meta.name.as_deref()
+    }
 }
 
 impl Clone for CancelHandle {
@@ -292,6 +331,7 @@ impl fmt::Debug for CancelHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelHandle")
             .field("id", &self.id())
+            .field("name", &self.name())
             .field("finished", &self.is_finished())
             .finish()
     }

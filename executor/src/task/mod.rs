@@ -11,7 +11,7 @@
 //! | `await asyncio.to_thread(f)` | [`spawn_blocking`] |
 //! | `task.add_done_callback(cb)` | [`JoinHandle::on_done`] |
 //! | `gather(*tasks, return_exceptions=True)` | [`gather`] |
-//! | `gather(*tasks)` (fail fast) | [`try_gather`] |
+//! | `gather(*tasks)` (fail fast) | [`gather_fail_fast`], [`try_gather`] for tasks returning `Result` |
 //! | `wait(tasks, return_when=..)` | [`wait`] + [`WaitFor`] |
 //! | `as_completed(tasks)` | [`as_completed`] |
 //! | `TaskGroup` | [`TaskGroup`] |
@@ -33,7 +33,9 @@ mod yield_now;
 pub use self::as_completed::{AsCompleted, as_completed};
 pub use self::builder::Builder;
 pub use self::error::JoinError;
-pub use self::gather::{Gather, TaskError, TryGather, gather, try_gather};
+pub use self::gather::{
+    Gather, GatherFailFast, TaskError, TryGather, gather, gather_fail_fast, try_gather,
+};
 pub use self::group::{GroupError, GroupJoin, TaskGroup};
 pub use self::id::Id;
 pub use self::join::{CancelHandle, JoinHandle};

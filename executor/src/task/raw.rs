@@ -11,6 +11,7 @@ use super::list::Pointers;
 use super::state::{Snapshot, State, ToIdle, ToRunning, ToScheduled};
 use super::{Id, TaskMeta, TaskStats};
 use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::{Mutex, MutexGuard};
 use magpie_sync::coop;
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};
@@ -77,8 +78,32 @@ enum Stage<F: Future> {
 }
 
 /// A done callback (`JoinHandle::on_done`), already wrapped so that it
-/// catches its own panic. Several are composed into one.
+/// catches its own panic.
 pub(crate) type DoneCallback<T> = Box<dyn FnOnce(&Result<T, JoinError>) + Send + 'static>;
+
+/// The done callbacks of a task, under the `callbacks` lock.
+///
+/// `on_done` takes `&JoinHandle`, so several threads may add callbacks at
+/// once: the lock orders them. It is never held while a callback runs (a
+/// callback may add another through the same handle), and the party that
+/// completes the task takes it only if `DONE_CALLBACKS` is set.
+///
+/// * `queue` holds the callbacks added and not yet run, in order.
+/// * `running` is true while a party runs callbacks (unlocking around each
+///   one): the completing party, or, once the output was handed off, a
+///   caller of `on_done`. Callbacks added meanwhile are queued, and that
+///   party runs them too before it clears `running`: each callback runs
+///   once, and never two at a time (they read the output by `&`, which
+///   must not be shared between threads when `T` is not `Sync`).
+/// * `DONE_CALLBACKS` is set (under the lock, while the task is not
+///   complete) when the queue gets its first callback, and cleared (under
+///   the lock) by the completing party once the queue is empty: the hand
+///   off. While it is set after `COMPLETE`, the completing party owns the
+///   output and every new callback is queued for it.
+struct Callbacks<T> {
+    queue: Vec<DoneCallback<T>>,
+    running: bool,
+}
 
 /// The whole allocation.
 #[repr(C)]
@@ -86,9 +111,8 @@ struct Cell<F: Future, S> {
     header: Header,
     scheduler: S,
     stage: UnsafeCell<Stage<F>>,
-    /// Done callbacks. Access is governed by `DONE_CALLBACKS` and `COMPLETE`
-    /// (see [`super::state`]).
-    callbacks: UnsafeCell<Option<DoneCallback<F::Output>>>,
+    /// Done callbacks (see [`Callbacks`] and [`super::state`]).
+    callbacks: Mutex<Callbacks<F::Output>>,
 }
 
 /// The operations that need the concrete future and scheduler types.
@@ -107,8 +131,8 @@ struct Vtable {
     /// Runtime shutdown: cancel the task if nobody is polling it.
     shutdown: unsafe fn(NonNull<Header>),
     /// `JoinHandle::on_done`: takes the `DoneCallback<F::Output>` out of the
-    /// `Option` the pointer points to.
-    add_done_callback: unsafe fn(NonNull<Header>, *mut ()),
+    /// `Option` the pointer points to; `false` if the output was taken.
+    add_done_callback: unsafe fn(NonNull<Header>, *mut ()) -> bool,
     /// Whether the handed-off output is a panic (`wait(FirstError)`).
     output_is_panic: unsafe fn(NonNull<Header>) -> bool,
 }
@@ -164,7 +188,10 @@ impl RawTask {
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
-            callbacks: UnsafeCell::new(None),
+            callbacks: Mutex::new(Callbacks {
+                queue: Vec::new(),
+                running: false,
+            }),
         });
         let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
         RawTask { ptr }
@@ -264,15 +291,18 @@ impl RawTask {
     }
 
     /// `JoinHandle::on_done`: runs `callback` with the task's outcome when it
-    /// completes, or at once if it has.
+    /// completes, or at once if it has. `false` (and the callback is left
+    /// in the `Option`) if the handle already took the output.
     ///
     /// # Safety
     ///
     /// `callback` must point to an `Option<DoneCallback<T>>` holding a
-    /// callback, where `T` is the task's output type, and the caller must be
-    /// the `JoinHandle` (which has `&mut` access, so calls are never
-    /// concurrent with each other or with reading the output).
-    pub(crate) unsafe fn add_done_callback(self, callback: *mut ()) {
+    /// callback, where `T` is the task's output type, and the caller must
+    /// hold a shared borrow of the `JoinHandle` for the whole call (so the
+    /// handle is alive, keeps its join interest, and cannot take the
+    /// output meanwhile; other holders of `&JoinHandle` may call this at the
+    /// same time).
+    pub(crate) unsafe fn add_done_callback(self, callback: *mut ()) -> bool {
         // SAFETY: forwarded from the caller.
         unsafe { (self.vtable().add_done_callback)(self.ptr, callback) }
     }
@@ -530,10 +560,14 @@ impl<F: Future, S: Schedule> Harness<F, S> {
 
         let mut prev = self.state().transition_to_complete();
         if prev.has_done_callbacks() {
-            // The callback slot is ours, and the output stays ours until we
-            // clear the bit.
-            self.run_done_callbacks();
+            // The output stays ours until we clear the bit, and whoever
+            // adds a callback meanwhile queues it for us.
+            let mut callbacks = self.cell().callbacks.lock();
+            callbacks.running = true;
+            callbacks = self.run_done_callbacks(callbacks);
+            callbacks.running = false;
             prev = self.state().hand_off_after_callbacks();
+            drop(callbacks);
         }
         if !prev.is_join_interested() {
             // Nobody will read the output: it is ours to drop.
@@ -547,70 +581,85 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             .drop_references(from_run_queue as usize + released as usize);
     }
 
-    /// Runs the done callbacks with the output. Called by the party that
-    /// completed the task while `DONE_CALLBACKS` was set, or by the handle
-    /// once the slot is its own for good.
-    fn run_done_callbacks(&self) {
-        // SAFETY: the caller owns the slot (see `state`): the completing
-        // party between `COMPLETE` and the hand off, or the handle after a
-        // hand off with `DONE_CALLBACKS` clear.
-        let callbacks = self.cell().callbacks.with_mut(|c| unsafe { (*c).take() });
-        let Some(callbacks) = callbacks else { return };
-        // SAFETY: the output is not handed off yet (or is the handle's, and
-        // the handle is the caller): nobody writes the stage meanwhile.
-        self.cell().stage.with(|stage| match unsafe { &*stage } {
-            Stage::Finished(output) => callbacks(output),
-            _ => panic!("`JoinHandle::on_done` called after the output was taken"),
-        });
+    /// Runs the queued callbacks, and those added while they run, until
+    /// the queue is empty; returns the lock, held, with the queue empty.
+    /// The caller set `running` and owns the output's reading: the
+    /// completing party before the hand off, or a caller of `on_done`
+    /// after it (whose borrow of the handle keeps the output in place).
+    fn run_done_callbacks<'a>(
+        &'a self,
+        mut callbacks: MutexGuard<'a, Callbacks<F::Output>>,
+    ) -> MutexGuard<'a, Callbacks<F::Output>> {
+        invariant!(callbacks.running);
+        loop {
+            let batch = mem::take(&mut callbacks.queue);
+            if batch.is_empty() {
+                return callbacks;
+            }
+            drop(callbacks);
+            // SAFETY: the caller may read the output (see above), and
+            // `running` makes us the only reader of it through callbacks;
+            // nobody writes the stage meanwhile.
+            self.cell().stage.with(|stage| match unsafe { &*stage } {
+                Stage::Finished(output) => {
+                    for callback in batch {
+                        callback(output);
+                    }
+                }
+                _ => unreachable!("done callbacks run with the output in place"),
+            });
+            callbacks = self.cell().callbacks.lock();
+        }
     }
 
-    /// `JoinHandle::on_done`, with the handle's exclusive access.
-    fn add_done_callback(&self, callback: DoneCallback<F::Output>)
+    /// `JoinHandle::on_done`, through a shared borrow of the handle (see
+    /// `RawTask::add_done_callback`). `Err` gives the callback back if the
+    /// output was taken.
+    fn add_done_callback(
+        &self,
+        callback: DoneCallback<F::Output>,
+    ) -> Result<(), DoneCallback<F::Output>>
     where
         F::Output: 'static,
     {
         let state = self.state();
-        loop {
-            let s = state.load();
-            if s.is_output_handed_off() {
-                // Complete, callbacks run: the slot and the output are ours.
-                // SAFETY: as `run_done_callbacks` requires.
-                self.cell()
-                    .callbacks
-                    .with_mut(|c| unsafe { *c = Some(callback) });
-                self.run_done_callbacks();
-                return;
-            }
-            if s.is_complete() {
-                // The completing party is running the earlier callbacks;
-                // ours runs after them, on this thread, once they are done.
-                crate::loom::thread::yield_now();
-                continue;
-            }
-            if s.has_done_callbacks() && state.unset_done_callbacks().is_err() {
-                continue;
-            }
-            // `DONE_CALLBACKS` is clear and the task not complete: the slot
-            // is ours.
-            // SAFETY: see above.
-            self.cell().callbacks.with_mut(|c| {
-                // SAFETY: the slot is ours (see above): no other access.
-                let slot = unsafe { &mut *c };
-                *slot = Some(match slot.take() {
-                    None => callback,
-                    Some(earlier) => Box::new(move |out: &Result<F::Output, JoinError>| {
-                        earlier(out);
-                        callback(out);
-                    }),
-                });
-            });
-            if state.set_done_callbacks().is_err() {
-                // It completed while the bit was clear, so the runtime left
-                // the slot to us: run what is in it.
-                self.run_done_callbacks();
-            }
-            return;
+        let mut callbacks = self.cell().callbacks.lock();
+        let s = state.load();
+        if callbacks.running || s.has_done_callbacks() {
+            // Whoever runs the callbacks (or will: the completing party
+            // takes the lock and runs the queue before clearing
+            // `DONE_CALLBACKS`) runs ours too, after the earlier ones.
+            callbacks.queue.push(callback);
+            return Ok(());
         }
+        // Nobody runs callbacks and none are queued.
+        invariant!(callbacks.queue.is_empty());
+        if !s.is_complete() {
+            callbacks.queue.push(callback);
+            if state.set_done_callbacks().is_ok() {
+                // The completing party will run it.
+                return Ok(());
+            }
+            // It completed meanwhile, with the bit clear: the output was
+            // handed off to the handle, and ours to run below.
+        } else {
+            // Handed off with the bit clear. The handle we borrow holds it,
+            // unless it took it already.
+            // SAFETY: a hand off to the handle, which cannot take the
+            // output while we borrow it: reading the stage races nothing.
+            let taken = self
+                .cell()
+                .stage
+                .with(|stage| !matches!(unsafe { &*stage }, Stage::Finished(_)));
+            if taken {
+                return Err(callback);
+            }
+            callbacks.queue.push(callback);
+        }
+        callbacks.running = true;
+        let mut callbacks = self.run_done_callbacks(callbacks);
+        callbacks.running = false;
+        Ok(())
     }
 
     fn drop_output_catching(&self) {
@@ -783,7 +832,7 @@ unsafe fn drop_join_handle_slow<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     drop(output);
 }
 
-unsafe fn add_done_callback<F: Future, S: Schedule>(ptr: NonNull<Header>, callback: *mut ())
+unsafe fn add_done_callback<F: Future, S: Schedule>(ptr: NonNull<Header>, callback: *mut ()) -> bool
 where
     F::Output: 'static,
 {
@@ -791,10 +840,16 @@ where
     let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
     // SAFETY: `RawTask::add_done_callback`'s contract: the pointer is to an
     // `Option<DoneCallback<F::Output>>` holding the callback.
-    let callback = unsafe { &mut *callback.cast::<Option<DoneCallback<F::Output>>>() }
-        .take()
-        .expect("a done callback to add");
-    harness.add_done_callback(callback);
+    let slot = unsafe { &mut *callback.cast::<Option<DoneCallback<F::Output>>>() };
+    let callback = slot.take().expect("a done callback to add");
+    match harness.add_done_callback(callback) {
+        Ok(()) => true,
+        Err(callback) => {
+            // Given back to the caller, to drop outside the lock.
+            *slot = Some(callback);
+            false
+        }
+    }
 }
 
 unsafe fn output_is_panic<F: Future, S: Schedule>(ptr: NonNull<Header>) -> bool {

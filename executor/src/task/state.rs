@@ -28,13 +28,16 @@
 //! * The **join waker** slot belongs to the `JoinHandle` while `JOIN_WAKER`
 //!   is clear; while it is set the runtime may read it (to wake the joiner,
 //!   right after the hand off) and the handle must not write it.
-//! * The **done-callback** slot (`JoinHandle::on_done`) belongs to the
-//!   `JoinHandle` while `DONE_CALLBACKS` is clear and the task is not
-//!   complete. While `DONE_CALLBACKS` is set and the task is not complete,
-//!   nobody touches it; the party that sets `COMPLETE` while it is set owns
-//!   it, runs the callbacks and clears the bit (the hand off). If the task
-//!   completes while the bit is clear, the slot is the handle's for good,
-//!   and the handle runs any callback it adds itself, at once.
+//! * The **done callbacks** (`JoinHandle::on_done`, through `&JoinHandle`)
+//!   live in a queue under their own lock (see `raw::Callbacks`), which
+//!   orders the callers of `on_done` among themselves. `DONE_CALLBACKS` is
+//!   set, under that lock and only before `COMPLETE`, when the queue gets
+//!   its first callback; it is never cleared before `COMPLETE`. The party
+//!   that sets `COMPLETE` while it is set runs the queue (callbacks added
+//!   meanwhile included) and clears the bit under the lock (the hand off).
+//!   If the task completes while the bit is clear, the output is handed off
+//!   at `COMPLETE`, and a caller of `on_done` then runs the callbacks
+//!   itself, reading the output the handle it borrows holds.
 //!
 //! # The reference count
 //!
@@ -75,10 +78,10 @@ const JOIN_INTEREST: usize = 1 << 4;
 /// woken it at completion.
 const JOIN_WAKER: usize = 1 << 5;
 
-/// The done-callback slot holds callbacks that whoever completes the task
-/// must run before the output is handed off. Set and cleared by the handle
-/// only while the task is not complete; cleared by the completing party
-/// after running them.
+/// The done-callback queue holds callbacks that whoever completes the task
+/// must run before the output is handed off. Set by `on_done` only while
+/// the task is not complete; cleared only by the completing party after
+/// running them. Both under the callback lock.
 const DONE_CALLBACKS: usize = 1 << 6;
 
 /// One reference.
@@ -385,9 +388,10 @@ impl State {
         })
     }
 
-    /// The `JoinHandle` added callbacks to the slot: sets `DONE_CALLBACKS`
-    /// unless the task completed meanwhile (the slot is then the handle's
-    /// for good). `Err` carries the snapshot showing `COMPLETE`.
+    /// `on_done` queued the first callback (under the callback lock): sets
+    /// `DONE_CALLBACKS` unless the task completed meanwhile (the output was
+    /// then handed off at `COMPLETE`, and the caller runs the callback
+    /// itself). `Err` carries the snapshot showing `COMPLETE`.
     pub(crate) fn set_done_callbacks(&self) -> Result<(), Snapshot> {
         self.update(|s| {
             invariant!(!s.has_done_callbacks());
@@ -395,21 +399,6 @@ impl State {
                 return (None, Err(s));
             }
             (Some(s.0 | DONE_CALLBACKS), Ok(()))
-        })
-    }
-
-    /// The `JoinHandle` wants to add a callback: clears `DONE_CALLBACKS`
-    /// (taking the slot back) unless the task completed meanwhile, in which
-    /// case the completing party owns the slot until it clears the bit.
-    pub(crate) fn unset_done_callbacks(&self) -> Result<(), Snapshot> {
-        self.update(|s| {
-            if s.is_complete() {
-                // The completing party may have run them and cleared the
-                // bit already.
-                return (None, Err(s));
-            }
-            invariant!(s.has_done_callbacks());
-            (Some(s.0 & !DONE_CALLBACKS), Ok(()))
         })
     }
 
@@ -476,9 +465,8 @@ mod tests {
         assert!(prev.has_done_callbacks());
         let s = st.load();
         assert!(s.is_complete() && !s.is_output_handed_off());
-        // The handle can still install a waker and cannot take the slot.
+        // The handle can still install a waker.
         assert!(st.set_join_waker().is_ok());
-        assert!(st.unset_done_callbacks().is_err());
         let prev = st.hand_off_after_callbacks();
         assert!(prev.is_join_waker_set() && prev.is_join_interested());
         assert!(st.load().is_output_handed_off());

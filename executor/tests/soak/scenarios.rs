@@ -1136,7 +1136,7 @@ async fn gather(cx: &Shared, mut rng: Rng) {
             let plan = Plan::random(&mut rng, 10, 20);
             let stats = cx.stats.clone();
             let mut r = rng.fork();
-            let mut h = spawn_t(cx, async move {
+            let h = spawn_t(cx, async move {
                 jitter(&mut r, 3).await;
                 if plan.panics {
                     boom(&stats);
