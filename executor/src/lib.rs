@@ -50,6 +50,7 @@ pub mod runtime;
 pub mod task;
 pub mod time;
 
+pub use magpie_macros::{main, test};
 pub use magpie_sync as sync;
 pub use runtime::{Builder, Handle, Runtime, ShutdownReport, SpawnError, run};
 pub use task::{
