@@ -17,6 +17,7 @@
 //! |---|---|
 //! | `asyncio.run(main())` | [`run`], [`Runtime::block_on`] |
 //! | `asyncio.create_task(coro)` | [`spawn`], [`Handle::spawn`], [`task::Builder`] |
+//! | a task that must stay on one thread (`!Send`) | [`task::LocalSet`], [`task::spawn_local`] |
 //! | `Task` | [`task::JoinHandle`] |
 //! | `asyncio.sleep(0)` | [`task::yield_now`] |
 //! | `asyncio.Lock`, `Event`, `Queue`, ... | [`sync`] |
