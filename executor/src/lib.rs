@@ -72,3 +72,31 @@ pub struct AsyncioDoctests;
 #[doc = include_str!("../../docs/diagnostics.md")]
 #[cfg(doctest)]
 pub struct DiagnosticsDoctests;
+
+/// The examples of `docs/primitives.md` (magpie-sync's guide; its crate is
+/// a dependency here, so its snippets compile beside the executor's).
+#[doc = include_str!("../../docs/primitives.md")]
+#[cfg(doctest)]
+pub struct PrimitivesDoctests;
+
+/// `docs/architecture.md`: text diagrams only today; included so that a
+/// Rust snippet added later is compiled too.
+#[doc = include_str!("../../docs/architecture.md")]
+#[cfg(doctest)]
+pub struct ArchitectureDoctests;
+
+/// `docs/loom.md` (shell commands and reports today; included as above).
+#[doc = include_str!("../../docs/loom.md")]
+#[cfg(doctest)]
+pub struct LoomDoctests;
+
+/// `docs/soak.md` (shell commands and output today; included as above).
+#[doc = include_str!("../../docs/soak.md")]
+#[cfg(doctest)]
+pub struct SoakDoctests;
+
+/// `docs/benchmarks.md` (shell commands and tables today; included as
+/// above).
+#[doc = include_str!("../../docs/benchmarks.md")]
+#[cfg(doctest)]
+pub struct BenchmarksDoctests;
