@@ -8,6 +8,8 @@ use magpie::sync::{Event, Lock, Queue, Semaphore};
 use magpie::task::{self, JoinError};
 use magpie::time::{self, Duration, Instant};
 use magpie::{TaskGroup, WaitFor};
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -20,8 +22,43 @@ fn section(title: &str) {
     println!("\n== {title}");
 }
 
+/// A duration as a person writes it: `40.4 ms`, `1.63 s`.
+fn human(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.2} s", ms / 1e3)
+    }
+}
+
+/// Two sections panic in a task on purpose, to show that the panic is
+/// caught and handed to whoever awaits the task. Rust's default hook would
+/// print each with a backtrace, as if the tour had crashed; this one says
+/// in one line what happened and where.
+fn one_line_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("<not a string>");
+        let thread = std::thread::current();
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        println!(
+            "  [panic hook] {} panicked{place}: {message}",
+            thread.name().unwrap_or("a thread")
+        );
+    }));
+}
+
 fn main() {
     let start = Instant::now();
+    one_line_panic_hook();
     // asyncio.run(main())
     magpie::run(async {
         spawning_and_joining().await;
@@ -40,10 +77,11 @@ fn main() {
         a_semaphore_limits_concurrency().await;
         a_done_callback().await;
         monitoring_a_task().await;
+        tasks_that_are_not_send().await;
     });
     runtime_shutdown_with_a_report();
     debug_mode_and_the_task_dump();
-    println!("\ntour finished in {:.2?}", start.elapsed());
+    println!("\ntour finished in {}", human(start.elapsed()));
 }
 
 async fn spawning_and_joining() {
@@ -54,12 +92,17 @@ async fn spawning_and_joining() {
         println!("  Coroutine finished");
         "greeting done"
     });
-    println!("  spawned task {} named {:?}", task.id(), task.name());
+    println!(
+        "  spawned task {} named {}",
+        task.id(),
+        task.name().unwrap_or("(unnamed)")
+    );
     println!("  joined: {}", task.await.unwrap());
 }
 
 async fn a_panic_is_caught() {
     section("a task that raises: the panic is caught and handed to the joiner");
+    println!("  (this task panics on purpose: expect one line from the panic hook)");
     let task = magpie::spawn(async {
         time::sleep(ticks(1)).await;
         panic!("An error occurred!");
@@ -87,8 +130,10 @@ async fn gather_two_coroutines() {
         magpie::gather([magpie::spawn(fetch_data()), magpie::spawn(process_data())]).await;
     let results: Vec<_> = results.into_iter().map(Result::unwrap).collect();
     println!(
-        "  {results:?} after {:?} (concurrently, not one after the other)",
-        round(started.elapsed())
+        "  {} after {} (concurrently, not one after the other: each took {})",
+        results.join(", "),
+        human(started.elapsed()),
+        human(ticks(1))
     );
 }
 
@@ -101,7 +146,7 @@ async fn an_exception_in_a_gathered_task() {
     let fetch = magpie::spawn(async { Ok(fetch_data().await) });
     let failing = magpie::spawn(task_that_fails());
     match magpie::try_gather([fetch, failing]).await {
-        Ok(values) => println!("  all succeeded: {values:?}"),
+        Ok(values) => println!("  all succeeded: {}", values.join(", ")),
         Err(e) => println!("  Caught an exception: {e}"),
     }
 }
@@ -293,7 +338,8 @@ async fn taking_turns_on_a_lock() {
     for outcome in magpie::gather(tasks).await {
         outcome.unwrap();
     }
-    println!("  order of entry: {:?}", *lock.lock().await);
+    let order: Vec<String> = lock.lock().await.iter().map(u32::to_string).collect();
+    println!("  order of entry: {}", order.join(", "));
 }
 
 async fn waiting_for_an_event() {
@@ -339,6 +385,7 @@ async fn a_semaphore_limits_concurrency() {
 
 async fn a_done_callback() {
     section("task.add_done_callback(task_callback)");
+    println!("  (the second task panics on purpose: expect one line from the panic hook)");
     let ok = magpie::spawn(async {
         time::sleep(ticks(1)).await;
     });
@@ -369,6 +416,32 @@ async fn monitoring_a_task() {
     }
     println!("  Task has completed.");
     task.await.unwrap();
+}
+
+async fn tasks_that_are_not_send() {
+    section("tasks holding an Rc (not Send): a LocalSet runs them on this thread");
+    let local = task::LocalSet::new();
+    local
+        .run_until(async {
+            let seen = Rc::new(RefCell::new(Vec::new()));
+            let tasks: Vec<_> = ["alpha", "beta", "gamma"]
+                .into_iter()
+                .map(|name| {
+                    let seen = seen.clone();
+                    task::spawn_local(async move {
+                        time::sleep(ticks(1)).await;
+                        let here = std::thread::current();
+                        seen.borrow_mut()
+                            .push(format!("{name} on {}", here.name().unwrap_or("?")));
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            println!("  {}", seen.borrow().join(", "));
+        })
+        .await;
 }
 
 fn runtime_shutdown_with_a_report() {
@@ -441,8 +514,4 @@ fn debug_mode_and_the_task_dump() {
         m.total_steals(),
         m.workers.iter().map(|w| w.parks).sum::<u64>(),
     );
-}
-
-fn round(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis() as u64)
 }

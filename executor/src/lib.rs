@@ -17,6 +17,7 @@
 //! |---|---|
 //! | `asyncio.run(main())` | [`run`], [`Runtime::block_on`] |
 //! | `asyncio.create_task(coro)` | [`spawn`], [`Handle::spawn`], [`task::Builder`] |
+//! | a task that must stay on one thread (`!Send`) | [`task::LocalSet`], [`task::spawn_local`] |
 //! | `Task` | [`task::JoinHandle`] |
 //! | `asyncio.sleep(0)` | [`task::yield_now`] |
 //! | `asyncio.Lock`, `Event`, `Queue`, ... | [`sync`] |
@@ -50,6 +51,7 @@ pub mod runtime;
 pub mod task;
 pub mod time;
 
+pub use magpie_macros::{main, test};
 pub use magpie_sync as sync;
 pub use runtime::{Builder, Handle, Runtime, ShutdownReport, SpawnError, run};
 pub use task::{
@@ -71,3 +73,31 @@ pub struct AsyncioDoctests;
 #[doc = include_str!("../../docs/diagnostics.md")]
 #[cfg(doctest)]
 pub struct DiagnosticsDoctests;
+
+/// The examples of `docs/primitives.md` (magpie-sync's guide; its crate is
+/// a dependency here, so its snippets compile beside the executor's).
+#[doc = include_str!("../../docs/primitives.md")]
+#[cfg(doctest)]
+pub struct PrimitivesDoctests;
+
+/// `docs/architecture.md`: text diagrams only today; included so that a
+/// Rust snippet added later is compiled too.
+#[doc = include_str!("../../docs/architecture.md")]
+#[cfg(doctest)]
+pub struct ArchitectureDoctests;
+
+/// `docs/loom.md` (shell commands and reports today; included as above).
+#[doc = include_str!("../../docs/loom.md")]
+#[cfg(doctest)]
+pub struct LoomDoctests;
+
+/// `docs/soak.md` (shell commands and output today; included as above).
+#[doc = include_str!("../../docs/soak.md")]
+#[cfg(doctest)]
+pub struct SoakDoctests;
+
+/// `docs/benchmarks.md` (shell commands and tables today; included as
+/// above).
+#[doc = include_str!("../../docs/benchmarks.md")]
+#[cfg(doctest)]
+pub struct BenchmarksDoctests;

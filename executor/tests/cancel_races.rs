@@ -11,7 +11,7 @@
 //! issue's full runs are
 //!
 //! ```sh
-//! MAGPIE_REPRO_ITERS=100000 cargo test -p magpie --release --test cancel_races
+//! MAGPIE_REPRO_ITERS=100000 cargo test -p magpie-rt --release --test cancel_races
 //! ```
 //!
 //! A hang fails the iteration after 10 s and names the primitive's state.

@@ -9,7 +9,7 @@
 //!
 //! ```sh
 //! MIRIFLAGS="-Zmiri-disable-isolation -Zmiri-tree-borrows -Zmiri-ignore-leaks" \
-//!     cargo +nightly miri test -p magpie --test memory_safety
+//!     cargo +nightly miri test -p magpie-rt --test memory_safety
 //! ```
 
 use std::future::Future;

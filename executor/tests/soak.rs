@@ -6,7 +6,7 @@
 //!
 //! * `soak_short`: an ordinary test, a few tens of thousands of tasks.
 //! * `soak_full` (ignored): `MAGPIE_SOAK_TASKS` tasks (10 million by
-//!   default): `cargo test -p magpie --release --test soak -- --ignored --nocapture`.
+//!   default): `cargo test -p magpie-rt --release --test soak -- --ignored --nocapture`.
 //!
 //! `MAGPIE_SOAK_SEED=<n>` replays a run's choices (which scenarios, sizes,
 //! who is cancelled or panics, delays); the interleaving is the
@@ -404,7 +404,7 @@ fn soak_short() {
 
 /// The full soak: `MAGPIE_SOAK_TASKS` tasks (10 million by default).
 ///
-/// `cargo test -p magpie --release --test soak -- --ignored --nocapture`
+/// `cargo test -p magpie-rt --release --test soak -- --ignored --nocapture`
 #[test]
 #[ignore = "long: run with --ignored in release (see docs/soak.md)"]
 fn soak_full() {

@@ -133,20 +133,17 @@ impl Drop for CountingWaker {
     }
 }
 
-#[test]
-fn dropping_a_sleep_removes_its_timer_at_once() {
-    let rt = rt(1);
+#[magpie::test(worker_threads = 1)]
+async fn dropping_a_sleep_removes_its_timer_at_once() {
     let drops = Arc::new(AtomicUsize::new(0));
-    rt.block_on(async {
-        let mut sleep = time::sleep(Duration::from_secs(3600));
-        let waker = Waker::from(Arc::new(CountingWaker(drops.clone())));
-        let mut cx = Context::from_waker(&waker);
-        assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
-        drop(waker);
-        assert_eq!(drops.load(SeqCst), 0, "the wheel holds the waker");
-        drop(sleep);
-        assert_eq!(drops.load(SeqCst), 1, "the wheel let go of the waker");
-    });
+    let mut sleep = time::sleep(Duration::from_secs(3600));
+    let waker = Waker::from(Arc::new(CountingWaker(drops.clone())));
+    let mut cx = Context::from_waker(&waker);
+    assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+    drop(waker);
+    assert_eq!(drops.load(SeqCst), 0, "the wheel holds the waker");
+    drop(sleep);
+    assert_eq!(drops.load(SeqCst), 1, "the wheel let go of the waker");
 }
 
 #[test]
@@ -175,13 +172,13 @@ fn re_polling_with_a_new_waker_replaces_the_old_one() {
     });
 }
 
-#[test]
-fn timeout_gives_the_output_in_time() {
-    let rt = rt(2);
-    let out = rt.block_on(time::timeout(Duration::from_secs(5), async {
+#[magpie::test]
+async fn timeout_gives_the_output_in_time() {
+    let out = time::timeout(Duration::from_secs(5), async {
         time::sleep(Duration::from_millis(1)).await;
         "done"
-    }));
+    })
+    .await;
     assert_eq!(out, Ok("done"));
 }
 
@@ -200,13 +197,9 @@ fn timeout_elapses_and_drops_the_future() {
     assert_eq!(drops.drops(), 1, "the timed-out future was dropped");
 }
 
-#[test]
-fn a_ready_future_wins_even_with_a_zero_timeout() {
-    let rt = rt(1);
-    assert_eq!(
-        rt.block_on(time::timeout(Duration::ZERO, async { 5 })),
-        Ok(5)
-    );
+#[magpie::test(worker_threads = 1)]
+async fn a_ready_future_wins_even_with_a_zero_timeout() {
+    assert_eq!(time::timeout(Duration::ZERO, async { 5 }).await, Ok(5));
 }
 
 #[test]
@@ -225,19 +218,16 @@ fn cancelling_a_task_inside_a_timeout_drops_everything() {
     assert_eq!(drops.drops(), 1);
 }
 
-#[test]
-fn interval_ticks_on_schedule_without_drift() {
-    let rt = rt(2);
-    rt.block_on(async {
-        let period = Duration::from_millis(4);
-        let mut every = time::interval(period);
-        let first = every.tick().await;
-        for k in 1..=5u32 {
-            let t = every.tick().await;
-            assert_eq!(t, first + period * k, "scheduled times follow the grid");
-            assert!(Instant::now() >= t, "tick {k} fired early");
-        }
-    });
+#[magpie::test]
+async fn interval_ticks_on_schedule_without_drift() {
+    let period = Duration::from_millis(4);
+    let mut every = time::interval(period);
+    let first = every.tick().await;
+    for k in 1..=5u32 {
+        let t = every.tick().await;
+        assert_eq!(t, first + period * k, "scheduled times follow the grid");
+        assert!(Instant::now() >= t, "tick {k} fired early");
+    }
 }
 
 fn ticks_after_a_stall(behavior: MissedTickBehavior) -> Vec<Duration> {

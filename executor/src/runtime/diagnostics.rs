@@ -117,6 +117,13 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// Milliseconds for an event field, rounded to 0.01 ms: the clock behind
+/// them is accurate to about a millisecond, and a subscriber prints a
+/// field's `f64` in full (`40.363541000000005` rather than `40.36`).
+fn field_ms(d: Duration) -> f64 {
+    (millis(d) * 100.0).round() / 100.0
+}
+
 /// The watchdog's second report: the poll it reported as blocked returned
 /// after `took`.
 pub(crate) fn report_slow_poll(label: &TaskLabel, took: Duration) {
@@ -125,7 +132,7 @@ pub(crate) fn report_slow_poll(label: &TaskLabel, took: Duration) {
         task_id = label.id,
         task_name = label.name(),
         task_location = label.location(),
-        poll_ms = millis(took),
+        poll_ms = field_ms(took),
         "slow poll: {label} held its worker for {:.1} ms in one poll",
         millis(took),
     );
@@ -165,7 +172,7 @@ pub(crate) fn report_blocked_worker(
         task_id = id,
         task_name = label.name(),
         task_location = label.location(),
-        blocked_ms = millis(stuck),
+        blocked_ms = field_ms(stuck),
         "blocked worker: worker {worker} has been inside one poll of {label} for {:.1} ms \
          and is still there (a blocking call or a deadlock in async code?)",
         millis(stuck),
@@ -525,5 +532,23 @@ impl Handle {
             uptime,
             workers,
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_fields_print_as_a_person_writes_them() {
+        // What a subscriber prints for the field: the `f64`'s `Debug`.
+        assert_eq!(
+            format!("{:?}", field_ms(Duration::from_nanos(40_363_541))),
+            "40.36"
+        );
+        assert_eq!(
+            format!("{:?}", field_ms(Duration::from_millis(120))),
+            "120.0"
+        );
     }
 }

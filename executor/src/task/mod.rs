@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `asyncio.create_task(coro)` | [`spawn`] |
 //! | `asyncio.create_task(coro, name=..)` | [`Builder::name`] + [`Builder::spawn`] |
+//! | `create_task` of a coroutine that must stay on one thread (`!Send`) | [`LocalSet`] + [`spawn_local`] |
 //! | `Task` | [`JoinHandle`] |
 //! | `CancelledError`, the task's exception | [`JoinError`] |
 //! | `asyncio.current_task()` | [`current`] |
@@ -25,6 +26,7 @@ mod group;
 mod id;
 mod join;
 mod list;
+mod local;
 mod raw;
 pub(crate) mod state;
 mod wait;
@@ -39,6 +41,7 @@ pub use self::gather::{
 pub use self::group::{GroupError, GroupJoin, TaskGroup};
 pub use self::id::Id;
 pub use self::join::{CancelHandle, JoinHandle};
+pub use self::local::{LocalSet, RunUntil, spawn_local};
 pub use self::wait::{Wait, WaitFor, wait};
 pub use self::yield_now::{YieldNow, yield_now};
 /// The cooperative budget (the same module as [`magpie::sync::coop`](crate::sync::coop)):
@@ -126,6 +129,11 @@ impl TaskStats {
 /// The task starts running on a worker thread right away, concurrently with
 /// the caller; await the returned [`JoinHandle`] for its output, or drop it
 /// to let the task run detached.
+///
+/// The future must be `Send`: any worker may poll it. For one that is not
+/// (it holds an `Rc`, or a `RefCell` borrow across an `.await`), use a
+/// [`LocalSet`] and [`spawn_local`]: its tasks run on the thread that
+/// drives the set.
 ///
 /// # Panics
 ///

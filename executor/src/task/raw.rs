@@ -176,6 +176,50 @@ impl RawTask {
         F::Output: Send + 'static,
         S: Schedule,
     {
+        RawTask::allocate(future, scheduler, id, meta)
+    }
+
+    /// [`RawTask::new`] for a future or an output that is not `Send`: a
+    /// `LocalSet`'s task.
+    ///
+    /// Everything else about the task is thread-safe (its state word, its
+    /// wakers, its run-queue entries, its `JoinHandle` when the output is
+    /// `Send`); only the future, and the output while it sits in the task,
+    /// must stay on one thread. They are touched in exactly four places:
+    /// `Notified::run` (polls, cancels, completes, drops an unread output),
+    /// `RawTask::shutdown` (drops the future), the `JoinHandle` (takes or
+    /// drops the output: it is `!Send` when the output is) and the
+    /// deallocation (which finds the future gone: a task not complete is
+    /// kept alive by its owned list's reference, and is completed before
+    /// that reference is released).
+    ///
+    /// # Safety
+    ///
+    /// The caller must make sure that the task's entries are only ever run
+    /// (`Notified::run`), and the task only ever shut down
+    /// (`RawTask::shutdown`), on the calling thread: `scheduler` queues
+    /// them where only this thread runs them, and the task is completed
+    /// (run to the end, or shut down) on this thread before the reference
+    /// that keeps it from completing elsewhere (its owned list's) is
+    /// released.
+    pub(crate) unsafe fn new_local<F, S>(future: F, scheduler: S, id: Id, meta: TaskMeta) -> RawTask
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+        S: Schedule,
+    {
+        RawTask::allocate(future, scheduler, id, meta)
+    }
+
+    /// The allocation itself. Private: the `Send` bounds of the two public
+    /// constructors (or the contract of `new_local`) are what make sending
+    /// the task's pointers between threads sound.
+    fn allocate<F, S>(future: F, scheduler: S, id: Id, meta: TaskMeta) -> RawTask
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+        S: Schedule,
+    {
         let cell = Box::new(Cell {
             header: Header {
                 state: State::new(),

@@ -1,0 +1,2 @@
+#[magpie::main(debug = 1)]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[magpie::main]
+fn main() {
+    println!("hello");
+}

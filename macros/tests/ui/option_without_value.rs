@@ -1,0 +1,2 @@
+#[magpie::main(debug)]
+async fn main() {}

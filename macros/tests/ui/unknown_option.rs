@@ -1,0 +1,2 @@
+#[magpie::main(workers = 4)]
+async fn main() {}
