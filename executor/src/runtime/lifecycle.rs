@@ -27,7 +27,9 @@
 //!   nobody is polling, dropping its future on the sweeping thread; tasks
 //!   inside a poll are marked cancelled and finish when it returns. Then
 //!   the timers are shut down (a timer used afterwards panics instead of
-//!   waiting forever) and the injector is drained.
+//!   waiting forever) and the injector is drained. Last, the monitor is
+//!   told the workers are out of their polls (in debug mode it takes its
+//!   last look only then: see `scheduler::monitor`) and joined.
 //!
 //! # Why the sweep never shares a future
 //!
@@ -114,7 +116,10 @@ pub(crate) fn shut_down(
         .wait_for_threads(deadline, on_own_blocking as usize);
     let report = ShutdownReport::from_tasks(still_running);
     if let Some(monitor) = threads.monitor.take() {
-        // The monitor leaves its loop as soon as it sees the flag.
+        // The monitor leaves its loop as soon as it sees the flag; in debug
+        // mode it takes a last look once told the workers are out of their
+        // polls (as far as the deadline let them).
+        shared.monitor.workers_stopped();
         let _ = monitor.join();
     }
     if workers_exited && !on_own_worker {

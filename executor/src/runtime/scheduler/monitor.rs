@@ -17,6 +17,12 @@
 //! while no parked worker is armed for the next deadline, it sleeps no
 //! later than that deadline and fires the timers itself.
 //!
+//! At shutdown the monitor leaves its loop as soon as it sees the flag; in
+//! debug mode it then waits until the lifecycle says the workers have left
+//! their loops ([`Monitor::workers_stopped`]) and takes a last look, so that
+//! a poll reported as blocked that returned meanwhile gets its slow-poll
+//! report.
+//!
 //! The monitor does not run under loom (no clock, and loom's thread limit).
 
 use super::Shared;
@@ -24,7 +30,8 @@ use super::park::Parker;
 use super::stats::WorkerStats;
 use crate::loom::sync::Arc;
 use crate::runtime::diagnostics::{self, TaskLabel};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
 /// How often the monitor looks while workers are busy.
@@ -35,13 +42,25 @@ pub(crate) const IDLE_INTERVAL: Duration = Duration::from_millis(100);
 
 pub(crate) struct Monitor {
     pub(crate) parker: Parker,
+    /// Set by the shutdown once the workers have left their loops (or its
+    /// deadline passed): the monitor's last look may run.
+    workers_stopped: AtomicBool,
 }
 
 impl Monitor {
     pub(crate) fn new() -> Monitor {
         Monitor {
             parker: Parker::new(),
+            workers_stopped: AtomicBool::new(false),
         }
+    }
+
+    /// The shutdown's word that the workers are out of their polls (every
+    /// one that will ever return has), so the last look sees each of them
+    /// as it ended.
+    pub(crate) fn workers_stopped(&self) {
+        self.workers_stopped.store(true, Release);
+        self.parker.unpark();
     }
 }
 
@@ -102,7 +121,14 @@ pub(crate) fn run(shared: Arc<Shared>) {
     }
     if threshold.is_some() {
         // A last look on the way out: a reported poll that returned since
-        // the previous look still gets its slow-poll report.
+        // the previous look still gets its slow-poll report. Only once the
+        // workers have left their loops: a worker that completed a task
+        // (whose joiner may be the thread shutting down) has not always
+        // cleared its current task yet, and a look then would take the poll
+        // for one still running and never report it.
+        while !shared.monitor.workers_stopped.load(Acquire) {
+            shared.monitor.parker.park(None);
+        }
         look(&shared, &mut watches, threshold, Instant::now());
     }
 }
