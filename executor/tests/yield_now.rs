@@ -6,7 +6,7 @@ mod support;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{rt, with_timeout};
 
 #[test]
@@ -105,24 +105,23 @@ fn a_task_in_the_lifo_slot_of_a_blocked_worker_is_stolen() {
         let (ran_tx, ran_rx) = mpsc::channel();
         rt.spawn(async move {
             rx.await.unwrap();
-            ran_tx.send(Instant::now()).unwrap();
+            let _ = ran_tx.send(());
         });
         std::thread::sleep(Duration::from_millis(20)); // let it wait
-        let blocked_until = Arc::new(Mutex::new(None));
-        let b = blocked_until.clone();
+        let (verdict_tx, verdict_rx) = mpsc::channel();
         rt.spawn(async move {
             // Give the other worker time to finish searching and park, so
             // that nobody is awake to notice the LIFO slot by chance.
             std::thread::sleep(Duration::from_millis(50));
             tx.send(()).unwrap(); // the waiter goes to this worker's LIFO slot
-            std::thread::sleep(Duration::from_millis(300)); // a long poll
-            *b.lock().unwrap() = Some(Instant::now());
+            // A long poll, which lasts until the woken task has run (it can
+            // only run elsewhere: this worker is inside this poll) or 5 s
+            // have passed; no fixed sleep races a loaded machine.
+            let stolen = ran_rx.recv_timeout(Duration::from_secs(5)).is_ok();
+            verdict_tx.send(stolen).unwrap();
         });
-        let ran_at = ran_rx.recv().unwrap();
-        std::thread::sleep(Duration::from_millis(350));
-        let blocked_until = blocked_until.lock().unwrap().unwrap();
         assert!(
-            ran_at < blocked_until,
+            verdict_rx.recv().unwrap(),
             "the woken task waited for the long poll to finish"
         );
     });
