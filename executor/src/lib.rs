@@ -70,3 +70,8 @@ pub struct AsyncioDoctests;
 #[doc = include_str!("../../docs/diagnostics.md")]
 #[cfg(doctest)]
 pub struct DiagnosticsDoctests;
+
+/// The examples of `docs/io.md`, compiled and run as doc tests.
+#[doc = include_str!("../../docs/io.md")]
+#[cfg(doctest)]
+pub struct IoDoctests;
