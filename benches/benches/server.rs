@@ -305,10 +305,13 @@ fn run(server: &Server, requests: u64) -> Run {
     }
 }
 
+/// Which measure of a run a group reports.
+type Metric = fn(&Run) -> Duration;
+
 fn server(c: &mut Criterion) {
     let rounds = calibrate();
     let servers = [magpie_server(rounds), tokio_server(rounds)];
-    let metrics: [(&str, fn(&Run) -> Duration); 3] = [
+    let metrics: [(&str, Metric); 3] = [
         ("server_cpu_per_request", |r| r.cpu_per_request),
         ("server_latency_p50", |r| r.p50),
         ("server_latency_p99", |r| r.p99),
