@@ -293,7 +293,7 @@ fn run(server: &Server, requests: u64) -> Run {
     // started after the first and were joined before the last).
     let server_ns: u64 = after
         .iter()
-        .filter_map(|(tid, ns)| Some(ns - before.get(tid)?))
+        .filter_map(|(tid, ns)| ns.checked_sub(*before.get(tid)?))
         .sum();
     assert!(!lat.is_empty(), "no request was answered");
     lat.sort();
