@@ -101,3 +101,8 @@ pub struct SoakDoctests;
 #[doc = include_str!("../../docs/benchmarks.md")]
 #[cfg(doctest)]
 pub struct BenchmarksDoctests;
+
+/// The examples of `docs/io.md`, compiled and run as doc tests.
+#[doc = include_str!("../../docs/io.md")]
+#[cfg(doctest)]
+pub struct IoDoctests;

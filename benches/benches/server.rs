@@ -1,0 +1,337 @@
+//! A keep-alive HTTP/1.1 server with a ~50 µs CPU handler (issue 16), the
+//! same code on magpie with async-io's sockets and on tokio with
+//! `tokio::net`, 2 workers each, driven on 127.0.0.1 by a load generator of
+//! our own: 64 plain threads, each with one blocking keep-alive connection,
+//! sending requests one after the other. It is the server of
+//! `executor/examples/http_server.rs`; `docs/io.md` reads the numbers.
+//!
+//! One criterion *iteration* is one request; a sample sends
+//! `iters.clamp(2_000, 40_000)` requests (and stops after 5 s), and the
+//! *time* each group reports per iteration is a measure of that run, not
+//! its duration:
+//!
+//! * `server_cpu_per_request`: the server's CPU time per request (the
+//!   inverse of requests per server-CPU-second): the on-CPU time of every
+//!   thread of the process (workers, async-io's reactor thread, tokio's
+//!   idle workers) over the run, from `/proc/self/task/*/schedstat`, except
+//!   the load generator's threads (they start after the first reading and
+//!   end before the last) and the bench's own thread;
+//! * `server_latency_{p50,p99}`: the requests' latency, write to last byte
+//!   read, as the load generator saw it.
+//!
+//! Linux only (`/proc`). Run with `cargo bench -p magpie-benches --bench server`.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::Hasher;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_io::Async;
+use criterion::{Criterion, criterion_group, criterion_main};
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+
+const WORKERS: usize = 2;
+const CONNECTIONS: usize = 64;
+const MIN_REQUESTS: u64 = 2_000;
+const MAX_REQUESTS: u64 = 40_000;
+const RUN_TIME_CAP: Duration = Duration::from_secs(5);
+const HANDLER_WORK: Duration = Duration::from_micros(50);
+
+/// The handler's CPU work: hashes a 256-byte buffer `rounds` times.
+fn work(rounds: u64) -> u64 {
+    let buf = [0x5au8; 256];
+    let mut h = DefaultHasher::new();
+    for i in 0..rounds {
+        h.write(&buf);
+        h.write_u64(i);
+    }
+    h.finish()
+}
+
+/// How many hashing rounds make [`HANDLER_WORK`] on this machine (measured
+/// once, the same for every runtime).
+fn calibrate() -> u64 {
+    // The fastest of 20 batches: the machine's speed when this thread is not
+    // preempted.
+    let per_round_ns = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(work(std::hint::black_box(2_000)));
+            t.elapsed().as_nanos() as u64 / 2_000
+        })
+        .min()
+        .unwrap();
+    (HANDLER_WORK.as_nanos() as u64 / per_round_ns.max(1)).max(1)
+}
+
+/// Answers every complete request at the front of `input` (a GET without a
+/// body) into `out`, and removes it from `input`.
+fn answer_requests(input: &mut Vec<u8>, out: &mut Vec<u8>, rounds: u64) {
+    while let Some(end) = input.windows(4).position(|w| w == b"\r\n\r\n") {
+        input.drain(..end + 4);
+        let body = format!("{:016x}\n", work(rounds));
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+    }
+}
+
+/// magpie + async-io: one keep-alive connection.
+async fn serve_async_io(mut stream: Async<TcpStream>, rounds: u64) -> io::Result<()> {
+    stream.get_ref().set_nodelay(true)?;
+    let (mut input, mut out) = (Vec::new(), Vec::new());
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        input.extend_from_slice(&buf[..n]);
+        answer_requests(&mut input, &mut out, rounds);
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+    }
+}
+
+/// tokio: the same connection on `tokio::net` (readiness, then a
+/// non-blocking read or write, as tokio's own `AsyncRead` does).
+async fn serve_tokio(stream: tokio::net::TcpStream, rounds: u64) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let (mut input, mut out) = (Vec::new(), Vec::new());
+    let mut buf = [0u8; 4096];
+    loop {
+        stream.readable().await?;
+        let n = match stream.try_read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        input.extend_from_slice(&buf[..n]);
+        answer_requests(&mut input, &mut out, rounds);
+        let mut written = 0;
+        while written < out.len() {
+            stream.writable().await?;
+            match stream.try_write(&out[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.clear();
+    }
+}
+
+/// A runtime serving on 127.0.0.1, with the load generator's connections to
+/// it (opened once, kept alive across runs).
+struct Server {
+    name: &'static str,
+    connections: Mutex<Vec<TcpStream>>,
+}
+
+fn connect(addr: SocketAddr) -> Mutex<Vec<TcpStream>> {
+    let conns = (0..CONNECTIONS)
+        .map(|_| {
+            let s = TcpStream::connect(addr).expect("connect to the server");
+            s.set_nodelay(true).unwrap();
+            s
+        })
+        .collect();
+    Mutex::new(conns)
+}
+
+fn magpie_server(rounds: u64) -> Server {
+    let rt: &'static magpie::Runtime = Box::leak(Box::new(
+        magpie::Runtime::builder()
+            .worker_threads(WORKERS)
+            .build()
+            .unwrap(),
+    ));
+    let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+    let addr = listener.get_ref().local_addr().unwrap();
+    drop(rt.spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.expect("accept");
+            drop(magpie::spawn(async move {
+                let _ = serve_async_io(stream, rounds).await;
+            }));
+        }
+    }));
+    Server {
+        name: "magpie_async_io",
+        connections: connect(addr),
+    }
+}
+
+fn tokio_server(rounds: u64) -> Server {
+    let rt: &'static tokio::runtime::Runtime = Box::leak(Box::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .enable_io()
+            .build()
+            .unwrap(),
+    ));
+    let std_listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let listener = {
+        let _enter = rt.enter();
+        tokio::net::TcpListener::from_std(std_listener).unwrap()
+    };
+    drop(rt.spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.expect("accept");
+            drop(tokio::spawn(async move {
+                let _ = serve_tokio(stream, rounds).await;
+            }));
+        }
+    }));
+    Server {
+        name: "tokio",
+        connections: connect(addr),
+    }
+}
+
+/// The on-CPU nanoseconds of every thread of the process but the calling
+/// one, by thread id.
+fn threads_cpu() -> HashMap<u64, u64> {
+    let me = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse::<u64>().ok());
+    let mut cpu = HashMap::new();
+    for entry in std::fs::read_dir("/proc/self/task").expect("/proc/self/task (Linux only)") {
+        let entry = entry.unwrap();
+        let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        if Some(tid) == me {
+            continue;
+        }
+        // A thread may end between the listing and the read.
+        if let Ok(s) = std::fs::read_to_string(entry.path().join("schedstat")) {
+            let ns = s.split_whitespace().next().and_then(|v| v.parse().ok());
+            cpu.insert(tid, ns.expect("schedstat's first field, on-CPU ns"));
+        }
+    }
+    cpu
+}
+
+/// One load generator thread: `count` requests one after the other on
+/// `stream` (or until `deadline`); their latencies.
+fn client(stream: &mut TcpStream, count: usize, deadline: Instant) -> Vec<Duration> {
+    let mut lat = Vec::with_capacity(count);
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    for _ in 0..count {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let t0 = Instant::now();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        let total = loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&buf[..end]).unwrap();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .expect("a Content-Length header")
+                    .parse()
+                    .unwrap();
+                if buf.len() >= end + 4 + len {
+                    break end + 4 + len;
+                }
+            }
+            let n = stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "the server closed the connection mid-response");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        buf.drain(..total);
+        lat.push(t0.elapsed());
+    }
+    lat
+}
+
+/// What one run measured.
+struct Run {
+    cpu_per_request: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Sends `requests` requests over the kept-alive connections.
+fn run(server: &Server, requests: u64) -> Run {
+    let mut conns = server.connections.lock().unwrap();
+    let requests = requests as usize;
+    let before = threads_cpu();
+    let deadline = Instant::now() + RUN_TIME_CAP;
+    let mut lat: Vec<Duration> = std::thread::scope(|s| {
+        let clients: Vec<_> = conns
+            .iter_mut()
+            .enumerate()
+            .map(|(i, stream)| {
+                let count = requests / CONNECTIONS + usize::from(i < requests % CONNECTIONS);
+                s.spawn(move || client(stream, count, deadline))
+            })
+            .collect();
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect()
+    });
+    let after = threads_cpu();
+    // Threads present at both readings: the servers' (the load generator's
+    // started after the first and were joined before the last).
+    let server_ns: u64 = after
+        .iter()
+        .filter_map(|(tid, ns)| ns.checked_sub(*before.get(tid)?))
+        .sum();
+    assert!(!lat.is_empty(), "no request was answered");
+    lat.sort();
+    let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
+    Run {
+        cpu_per_request: Duration::from_nanos(server_ns / lat.len() as u64),
+        p50: at(0.5),
+        p99: at(0.99),
+    }
+}
+
+/// Which measure of a run a group reports.
+type Metric = fn(&Run) -> Duration;
+
+fn server(c: &mut Criterion) {
+    let rounds = calibrate();
+    let servers = [magpie_server(rounds), tokio_server(rounds)];
+    let metrics: [(&str, Metric); 3] = [
+        ("server_cpu_per_request", |r| r.cpu_per_request),
+        ("server_latency_p50", |r| r.p50),
+        ("server_latency_p99", |r| r.p99),
+    ];
+    for (group, metric) in metrics {
+        let mut g = c.benchmark_group(group);
+        g.sample_size(10);
+        g.warm_up_time(Duration::from_millis(500));
+        g.measurement_time(Duration::from_secs(2));
+        for server in &servers {
+            g.bench_function(server.name, |b| {
+                b.iter_custom(|iters| {
+                    let r = run(server, iters.clamp(MIN_REQUESTS, MAX_REQUESTS));
+                    metric(&r).mul_f64(iters as f64)
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, server);
+criterion_main!(benches);

@@ -1,0 +1,251 @@
+//! A hand-written HTTP/1.1 keep-alive server on magpie, with async-io's
+//! sockets (`Async<TcpListener>`), whose handler does ~50 µs of CPU work per
+//! request (see `docs/io.md`).
+//!
+//! By default it drives itself: a load generator of plain threads with
+//! blocking sockets opens 32 keep-alive connections to it on 127.0.0.1,
+//! sends 20,000 requests in all (or stops after 10 s), then prints the
+//! throughput and the p50 / p99 latency and exits:
+//!
+//! ```text
+//! cargo run --release --example http_server
+//! cargo run --release --example http_server -- --workers 4 --connections 64 --requests 50000
+//! ```
+//!
+//! With `--serve SECS` it serves on 127.0.0.1:8080 for that many seconds for
+//! an outside load generator instead (`wrk -c 64 -d 10s http://127.0.0.1:8080/`),
+//! then exits.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::Hasher;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use async_io::Async;
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The CPU work a request costs.
+const HANDLER_WORK: Duration = Duration::from_micros(50);
+
+/// Options from the command line.
+struct Options {
+    workers: usize,
+    connections: usize,
+    requests: usize,
+    time_cap: Duration,
+    serve: Option<Duration>,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        workers: 2,
+        connections: 32,
+        requests: 20_000,
+        time_cap: Duration::from_secs(10),
+        serve: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = |what: &str| -> u64 {
+            args.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{flag} needs a number ({what})"))
+        };
+        match flag.as_str() {
+            "--workers" => o.workers = value("worker threads") as usize,
+            "--connections" => o.connections = value("connections") as usize,
+            "--requests" => o.requests = value("requests in all") as usize,
+            "--time-cap" => o.time_cap = Duration::from_secs(value("seconds")),
+            "--serve" => o.serve = Some(Duration::from_secs(value("seconds"))),
+            "--self-test" => {}
+            other => panic!(
+                "unknown argument {other:?}: use --workers N, --connections N, \
+                 --requests N, --time-cap SECS, --self-test or --serve SECS"
+            ),
+        }
+    }
+    assert!(
+        o.workers > 0 && o.connections > 0,
+        "need a worker and a connection"
+    );
+    o
+}
+
+/// How many hashing rounds make [`HANDLER_WORK`] on this machine.
+fn calibrate() -> u64 {
+    // The fastest of 20 batches: the machine's speed when this thread is not
+    // preempted.
+    let per_round_ns = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(work(std::hint::black_box(2_000)));
+            t.elapsed().as_nanos() as u64 / 2_000
+        })
+        .min()
+        .unwrap();
+    (HANDLER_WORK.as_nanos() as u64 / per_round_ns.max(1)).max(1)
+}
+
+/// The handler's CPU work: hashes a 256-byte buffer `rounds` times.
+fn work(rounds: u64) -> u64 {
+    let buf = [0x5au8; 256];
+    let mut h = DefaultHasher::new();
+    for i in 0..rounds {
+        h.write(&buf);
+        h.write_u64(i);
+    }
+    h.finish()
+}
+
+/// Answers every complete request at the front of `input` (an HTTP/1.1 GET
+/// without a body) into `out`, and removes it from `input`.
+fn answer_requests(input: &mut Vec<u8>, out: &mut Vec<u8>, rounds: u64) {
+    while let Some(end) = input.windows(4).position(|w| w == b"\r\n\r\n") {
+        input.drain(..end + 4);
+        let body = format!("{:016x}\n", work(rounds));
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+    }
+}
+
+/// One keep-alive connection: reads requests, answers them, until the client
+/// closes.
+async fn serve_connection(mut stream: Async<TcpStream>, rounds: u64) -> std::io::Result<()> {
+    let (mut input, mut out) = (Vec::new(), Vec::new());
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        input.extend_from_slice(&buf[..n]);
+        answer_requests(&mut input, &mut out, rounds);
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+    }
+}
+
+/// Accepts connections forever, one task each.
+async fn accept_loop(listener: Async<TcpListener>, rounds: u64) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                drop(magpie::spawn(async move {
+                    let _ = serve_connection(stream, rounds).await;
+                }));
+            }
+            Err(e) => eprintln!("accept failed: {e}"),
+        }
+    }
+}
+
+/// One client connection of the load generator: sends `count` requests one
+/// after the other (or until `deadline`), returns their latencies.
+fn client(addr: SocketAddr, count: usize, deadline: Instant) -> Vec<Duration> {
+    let mut stream = TcpStream::connect(addr).expect("connect to the server");
+    stream.set_nodelay(true).unwrap();
+    let mut lat = Vec::with_capacity(count);
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    for _ in 0..count {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let t0 = Instant::now();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        // Reads one response: the head, then Content-Length bytes of body.
+        let total = loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&buf[..end]).unwrap();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .expect("a Content-Length header")
+                    .parse()
+                    .unwrap();
+                if buf.len() >= end + 4 + len {
+                    break end + 4 + len;
+                }
+            }
+            let n = stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "the server closed the connection mid-response");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        buf.drain(..total);
+        lat.push(t0.elapsed());
+    }
+    lat
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * q) as usize]
+}
+
+fn main() {
+    let o = options();
+    let rounds = calibrate();
+    let rt = magpie::Runtime::builder()
+        .worker_threads(o.workers)
+        .build()
+        .expect("build the runtime");
+    let port = if o.serve.is_some() { 8080 } else { 0 };
+    let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], port)).expect("bind 127.0.0.1");
+    let addr = listener.get_ref().local_addr().unwrap();
+    let server = rt.spawn(accept_loop(listener, rounds));
+
+    if let Some(secs) = o.serve {
+        println!(
+            "serving on http://{addr}/ for {secs:?} ({} workers)",
+            o.workers
+        );
+        std::thread::sleep(secs);
+        server.cancel();
+        return;
+    }
+
+    println!(
+        "self-test: {} workers, {} connections, {} requests, ~{HANDLER_WORK:?} of CPU each",
+        o.workers, o.connections, o.requests
+    );
+    let start = Instant::now();
+    let deadline = start + o.time_cap;
+    let clients: Vec<_> = (0..o.connections)
+        .map(|i| {
+            // Spreads the requests over the connections, the rest on the first.
+            let count = o.requests / o.connections + usize::from(i < o.requests % o.connections);
+            std::thread::spawn(move || client(addr, count, deadline))
+        })
+        .collect();
+    let mut lat: Vec<Duration> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("a client thread failed"))
+        .collect();
+    let elapsed = start.elapsed();
+    server.cancel();
+    drop(rt);
+
+    lat.sort();
+    assert!(!lat.is_empty(), "no request was answered");
+    let capped = if lat.len() < o.requests {
+        " (stopped by the time cap)"
+    } else {
+        ""
+    };
+    println!(
+        "{} requests in {:.2} s{capped}: {:.0} requests/s, p50 {:.0} µs, p99 {:.0} µs",
+        lat.len(),
+        elapsed.as_secs_f64(),
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&lat, 0.5).as_secs_f64() * 1e6,
+        percentile(&lat, 0.99).as_secs_f64() * 1e6,
+    );
+}
