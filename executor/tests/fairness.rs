@@ -124,3 +124,55 @@ fn a_busy_injector_does_not_starve_local_work() {
     flood.join().unwrap();
     assert_eq!(rounds.expect("local work starved").unwrap(), 2_000);
 }
+
+/// A task spawned from outside whose first poll is long, and which yields,
+/// does not run twice in a row while outside work that arrived during its
+/// first poll waits: that work waited behind nothing local, so the next
+/// poll boundary serves it (the alternation counted in polls that this
+/// replaced ran the task again first, and made 1 ms sleepers beside freshly
+/// spawned 50 ms spinners wait two long polls). One worker, so the order is
+/// the rule's alone.
+#[test]
+fn outside_work_runs_before_a_fresh_outside_task_polls_again() {
+    use std::sync::Mutex;
+    let rt = magpie::Runtime::builder()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let in_first_poll = Arc::new(AtomicBool::new(false));
+    let marker_spawned = Arc::new(AtomicBool::new(false));
+    let long = {
+        let (log, in_first_poll, marker_spawned) =
+            (log.clone(), in_first_poll.clone(), marker_spawned.clone());
+        rt.spawn(async move {
+            log.lock().unwrap().push("long poll 1");
+            in_first_poll.store(true, SeqCst);
+            // The poll lasts until the outside spawn has happened.
+            let t = Instant::now();
+            while !marker_spawned.load(SeqCst) && t.elapsed() < Duration::from_secs(10) {
+                std::hint::spin_loop();
+            }
+            magpie::task::yield_now().await;
+            log.lock().unwrap().push("long poll 2");
+        })
+    };
+    let t = Instant::now();
+    while !in_first_poll.load(SeqCst) {
+        assert!(t.elapsed() < Duration::from_secs(10), "the task never ran");
+        std::thread::yield_now();
+    }
+    let marker = {
+        let log = log.clone();
+        rt.spawn(async move { log.lock().unwrap().push("outside") })
+    };
+    marker_spawned.store(true, SeqCst);
+    rt.block_on(async {
+        long.await.unwrap();
+        marker.await.unwrap();
+    });
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["long poll 1", "outside", "long poll 2"]
+    );
+}

@@ -4,8 +4,8 @@
 //! loop {
 //!     if shutting down: leave
 //!     every 61st tick: fire due timers
-//!     task = a share of the injector, if it has work and local work ran
-//!                since this worker last took a share (the two alternate)
+//!     task = a share of the injector, if it has work and no local work
+//!                that waited behind the last share is still owed a turn
 //!         else LIFO slot, else own deque, else a batch of the injector
 //!         or steal: a batch from a random victim's deque, its LIFO slot, the injector
 //!         or park (idle.rs's protocol; the first worker to park with
@@ -21,8 +21,8 @@
 //! I/O threads, timers fired by the monitor) lands in the injector. It is
 //! served **by time, not by ticks**: at every poll boundary a worker looks
 //! at the injector (`is_empty`: two loads, no clock read), and if it has
-//! work and this worker ran a local task since its last share, it takes a
-//! share: as many tasks as the injector held when it looked, at most 32,
+//! work and no local task is owed a turn, it takes a share: as many tasks
+//! as the injector held when it looked, at most 32,
 //! popped one by one (so a worker reaching its boundary at the same time
 //! pops beside it), and runs them before going back to its own queues. So:
 //!
@@ -33,9 +33,16 @@
 //!   `len / workers + 1` halved the queue at each boundary instead of
 //!   emptying it: with two workers' boundaries in step, 1 ms sleepers
 //!   beside 50 ms polls waited up to four boundaries, p50 131 ms);
-//! * local work waits at most one share (32 polls) behind the injector,
-//!   and a share is only taken after a local poll, so neither side starves
-//!   the other, even when the injector never empties;
+//! * local work waits at most one share (32 polls) behind the injector:
+//!   local work that was waiting when a share was taken is owed the next
+//!   boundary, so neither side starves the other, even when the injector
+//!   never empties. A share taken while nothing local waited owes
+//!   nothing: if one of its tasks yields (a long poll's task spawned from
+//!   outside), outside work that came during that poll runs before it
+//!   does again. (An alternation counted in polls, "a share only after a
+//!   local poll", gave such a task two polls in a row and made outside
+//!   work wait two long polls: 1 ms sleepers beside freshly spawned
+//!   50 ms spinners, p99 147 ms);
 //! * the LIFO chain after a task stops as soon as the injector has work
 //!   (the slot's task stays stealable in the slot and runs after the
 //!   share);
@@ -135,8 +142,9 @@ struct Core {
     rand: FastRand,
     /// Tasks still to take from the injector in the current share.
     injector_share: usize,
-    /// A local task (LIFO slot or deque) ran since the last share.
-    ran_local: bool,
+    /// Local work (LIFO slot or deque) was waiting when the last share was
+    /// taken and has not run since: it gets the next poll boundary.
+    local_owed: bool,
     /// Tasks of the last batch moved from the injector into the (empty)
     /// deque that have not been popped yet: they are the injector's work,
     /// not local work (approximate: thieves may take some).
@@ -177,7 +185,7 @@ impl Worker {
             is_searching: false,
             rand: FastRand::new(self.index as u32),
             injector_share: 0,
-            ran_local: true,
+            local_owed: false,
             batch_left: 0,
         };
         while !self.shared.is_shutdown() {
@@ -206,17 +214,20 @@ impl Worker {
             return Some(task);
         }
         if let Some(task) = self.lifo().take() {
-            core.ran_local = true;
+            core.local_owed = false;
             return Some(task);
         }
         if let Some(task) = self.local.pop() {
             if core.batch_left > 0 {
                 core.batch_left -= 1;
             } else {
-                core.ran_local = true;
+                core.local_owed = false;
             }
             return Some(task);
         }
+        // Nothing local waits (a thief may have taken what was owed a
+        // turn): whatever this worker runs next owes nothing.
+        core.local_owed = false;
         self.batch_from_injector(core)
     }
 
@@ -230,18 +241,23 @@ impl Worker {
     }
 
     /// The next task of the current share of the injector, or of a new
-    /// share if the injector has work and a local task ran since the last.
+    /// share if the injector has work and no local work is owed a turn.
     fn next_from_injector(&self, core: &mut Core) -> Option<Notified> {
         if core.injector_share == 0 {
-            if !core.ran_local || self.shared.injector.is_empty() {
+            if core.local_owed || self.shared.injector.is_empty() {
                 return None;
             }
-            core.ran_local = false;
             if !self.has_local_work() {
                 // Nothing local waits behind it: take the share into the
-                // deque at once (one steal, not one pop per task).
+                // deque at once (one steal, not one pop per task). Nothing
+                // is owed either: a task of this share that yields has
+                // waited behind nothing, so the next boundary may take
+                // another share before it runs again (otherwise a long
+                // poll's task from outside would run twice before the
+                // outside work that came during its first poll).
                 return self.batch_from_injector(core);
             }
+            core.local_owed = true;
             core.injector_share = self.shared.injector.len().clamp(1, STEAL_LIMIT);
         }
         match self.pop_injector() {
