@@ -68,6 +68,25 @@ pub fn runtime(workers: usize) -> magpie::Runtime {
         .unwrap()
 }
 
+/// A model builder for models that run tasks on two workers beside the
+/// main thread.
+///
+/// Three threads each running the whole idle protocol make a large model:
+/// at the suite's preemption bound of 2 a plain spawn and join on two
+/// workers runs for about ten minutes, at 1 for about 20 seconds. Such
+/// models therefore cap the bound at 1 unless `MAGPIE_LOOM_FULL` is set
+/// (a deep local run). Every branch of the code is still reachable: the
+/// cap bounds how many times loom may preempt a thread in one execution,
+/// not which paths the threads take. The single-worker models, which
+/// cover the same protocols with one thread fewer, run at the full bound.
+pub fn two_worker_model() -> loom::model::Builder {
+    let mut builder = loom::model::Builder::new();
+    if std::env::var_os("MAGPIE_LOOM_FULL").is_none() {
+        builder.preemption_bound = Some(builder.preemption_bound.map_or(1, |b| b.min(1)));
+    }
+    builder
+}
+
 #[derive(Debug, Default)]
 struct GateState {
     open: bool,

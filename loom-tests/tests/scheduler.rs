@@ -142,16 +142,11 @@ static STOLEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::ne
 /// deque) and wake the parent from there. Everything completes, nothing is
 /// run twice, and some execution does steal.
 ///
-/// Two workers and the main thread make a large model: at a preemption
-/// bound of 2 it runs for well over ten minutes, so this model caps the
-/// bound at 1 (about 15 s) unless `MAGPIE_LOOM_FULL` is set.
+/// Two workers and the main thread make a large model: its preemption
+/// bound is capped at 1 (about 15 s; see `loom_tests::two_worker_model`).
 #[test]
 fn steal_between_two_workers() {
-    let mut builder = loom::model::Builder::new();
-    if std::env::var_os("MAGPIE_LOOM_FULL").is_none() {
-        builder.preemption_bound = Some(builder.preemption_bound.map_or(1, |b| b.min(1)));
-    }
-    builder.check(|| {
+    loom_tests::two_worker_model().check(|| {
         let counts = Arc::new(Counts::default());
         let rt = runtime(2);
         let task = rt.spawn(tracked(&counts, {
