@@ -12,86 +12,16 @@
 
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use criterion::{
-    BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
-};
+use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
+use common::harness::{BoxFuture, Rt, bench, bench_timed, group, runtimes};
 use common::yield_now;
-
-/// A sendable boxed future.
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// What a workload needs from a runtime.
-trait Runtime {
-    /// Short name for benchmark ids.
-    fn name(&self) -> &'static str;
-    /// Runs `fut` to completion from the bench thread (on a worker).
-    fn block_on(&self, fut: BoxFuture<()>);
-    /// Spawns `fut` on a worker; the returned future waits for it.
-    fn spawn(&self, fut: BoxFuture<()>) -> BoxFuture<()>;
-}
-
-struct Tokio(tokio::runtime::Runtime);
-
-impl Runtime for Tokio {
-    fn name(&self) -> &'static str {
-        "tokio-mt2"
-    }
-
-    fn block_on(&self, fut: BoxFuture<()>) {
-        let handle = self.0.spawn(fut);
-        self.0.block_on(handle).expect("bench task panicked");
-    }
-
-    fn spawn(&self, fut: BoxFuture<()>) -> BoxFuture<()> {
-        let handle = self.0.spawn(fut);
-        Box::pin(async move { handle.await.expect("bench task panicked") })
-    }
-}
-
-struct Magpie(magpie::Runtime);
-
-impl Runtime for Magpie {
-    fn name(&self) -> &'static str {
-        "magpie-mt2"
-    }
-
-    fn block_on(&self, fut: BoxFuture<()>) {
-        let handle = self.0.spawn(fut);
-        self.0.block_on(handle).expect("bench task panicked");
-    }
-
-    fn spawn(&self, fut: BoxFuture<()>) -> BoxFuture<()> {
-        let handle = self.0.handle().spawn(fut);
-        Box::pin(async move { handle.await.expect("bench task panicked") })
-    }
-}
-
-type Rt = Arc<dyn Runtime + Send + Sync>;
-
-/// tokio's runtime and magpie's, 2 workers each.
-fn runtimes() -> Vec<Rt> {
-    vec![
-        Arc::new(Tokio(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .build()
-                .expect("tokio runtime"),
-        )),
-        Arc::new(Magpie(
-            magpie::Runtime::builder()
-                .worker_threads(2)
-                .build()
-                .expect("magpie runtime"),
-        )),
-    ]
-}
 
 // ---- oneshot ---------------------------------------------------------------
 
@@ -329,44 +259,6 @@ fn notify_ping_pong<N: BenchNotify>(rt: Rt) -> BoxFuture<()> {
         }
         other.await;
     })
-}
-
-// ---- driver ----------------------------------------------------------------
-
-fn bench(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    rt: &Rt,
-    name: &str,
-    workload: fn(Rt) -> BoxFuture<()>,
-) {
-    group.bench_function(format!("{name}/{}", rt.name()), |b| {
-        b.iter(|| rt.block_on(workload(rt.clone())));
-    });
-}
-
-fn bench_timed(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    rt: &Rt,
-    name: &str,
-    workload: fn(Rt, Arc<AtomicU64>) -> BoxFuture<()>,
-) {
-    group.bench_function(format!("{name}/{}", rt.name()), |b| {
-        b.iter_custom(|iters| {
-            let elapsed = Arc::new(AtomicU64::new(0));
-            for _ in 0..iters {
-                rt.block_on(workload(rt.clone(), elapsed.clone()));
-            }
-            Duration::from_nanos(elapsed.load(Ordering::Relaxed))
-        });
-    });
-}
-
-fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
-    let mut g = c.benchmark_group(name);
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
-    g
 }
 
 fn channel_benches(c: &mut Criterion) {

@@ -12,107 +12,16 @@
 
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use criterion::{
-    BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
-};
+use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
+use common::harness::{BoxFuture, Rt, bench, bench_timed, group, join_all, runtimes};
 use common::yield_now;
-
-/// A sendable boxed future.
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// What a workload needs from a runtime.
-trait Runtime {
-    /// Short name for benchmark ids.
-    fn name(&self) -> &'static str;
-    /// Runs `fut` to completion from the bench thread.
-    fn block_on(&self, fut: BoxFuture<()>);
-    /// Spawns `fut` on a worker; the returned future waits for it.
-    fn spawn(&self, fut: BoxFuture<()>) -> BoxFuture<()>;
-}
-
-struct Tokio(tokio::runtime::Runtime);
-
-impl Tokio {
-    fn new(workers: usize) -> Self {
-        Tokio(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(workers)
-                .build()
-                .expect("tokio runtime"),
-        )
-    }
-}
-
-impl Runtime for Tokio {
-    fn name(&self) -> &'static str {
-        "tokio-mt2"
-    }
-
-    fn block_on(&self, fut: BoxFuture<()>) {
-        // Run the body on a worker too, like every task it spawns.
-        let handle = self.0.spawn(fut);
-        self.0.block_on(handle).expect("bench task panicked");
-    }
-
-    fn spawn(&self, fut: BoxFuture<()>) -> BoxFuture<()> {
-        let handle = self.0.spawn(fut);
-        Box::pin(async move { handle.await.expect("bench task panicked") })
-    }
-}
-
-struct Magpie(magpie::Runtime);
-
-impl Magpie {
-    fn new(workers: usize) -> Self {
-        Magpie(
-            magpie::Runtime::builder()
-                .worker_threads(workers)
-                .build()
-                .expect("magpie runtime"),
-        )
-    }
-}
-
-impl Runtime for Magpie {
-    fn name(&self) -> &'static str {
-        "magpie-mt2"
-    }
-
-    fn block_on(&self, fut: BoxFuture<()>) {
-        // As for tokio: the body runs on a worker.
-        let handle = self.0.spawn(fut);
-        self.0.block_on(handle).expect("bench task panicked");
-    }
-
-    fn spawn(&self, fut: BoxFuture<()>) -> BoxFuture<()> {
-        let handle = self.0.handle().spawn(fut);
-        Box::pin(async move { handle.await.expect("bench task panicked") })
-    }
-}
-
-/// The runtimes every workload runs on. One line per runtime: tokio's, so
-/// that only the primitive differs from the peers' usual setting, and
-/// magpie's.
-fn runtimes() -> Vec<Arc<dyn Runtime + Send + Sync>> {
-    vec![Arc::new(Tokio::new(2)), Arc::new(Magpie::new(2))]
-}
-
-/// A `Handle` to spawn from inside a workload.
-type Rt = Arc<dyn Runtime + Send + Sync>;
-
-async fn join_all(tasks: Vec<BoxFuture<()>>) {
-    for t in tasks {
-        t.await;
-    }
-}
 
 // ---- locks -----------------------------------------------------------------
 
@@ -734,46 +643,6 @@ fn queue_uncontended<Q: BenchQueue>(_rt: Rt) -> BoxFuture<()> {
             (UNCONTENDED_ITERS as u64 - 1) * UNCONTENDED_ITERS as u64 / 2
         );
     })
-}
-
-// ---- driver ----------------------------------------------------------------
-
-/// Adds `workload` for `rt` to `group` as `"{name}/{runtime}"`.
-fn bench(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    rt: &Rt,
-    name: &str,
-    workload: fn(Rt) -> BoxFuture<()>,
-) {
-    group.bench_function(format!("{name}/{}", rt.name()), |b| {
-        b.iter(|| rt.block_on(workload(rt.clone())));
-    });
-}
-
-/// Like [`bench`], for a workload that times its own critical part.
-fn bench_timed(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    rt: &Rt,
-    name: &str,
-    workload: fn(Rt, Arc<AtomicU64>) -> BoxFuture<()>,
-) {
-    group.bench_function(format!("{name}/{}", rt.name()), |b| {
-        b.iter_custom(|iters| {
-            let elapsed = Arc::new(AtomicU64::new(0));
-            for _ in 0..iters {
-                rt.block_on(workload(rt.clone(), elapsed.clone()));
-            }
-            Duration::from_nanos(elapsed.load(Ordering::Relaxed))
-        });
-    });
-}
-
-fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
-    let mut g = c.benchmark_group(name);
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
-    g
 }
 
 fn sync_benches(c: &mut Criterion) {

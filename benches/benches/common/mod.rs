@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod harness;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
