@@ -3,7 +3,8 @@
 //! `tokio::net`, 2 workers each, driven on 127.0.0.1 by a load generator of
 //! our own: 64 plain threads, each with one blocking keep-alive connection,
 //! sending requests one after the other. It is the server of
-//! `executor/examples/http_server.rs`; `docs/io.md` reads the numbers.
+//! `executor/examples/http_server/` (this file includes its `http.rs`);
+//! `docs/io.md` reads the numbers.
 //!
 //! One criterion *iteration* is one request; a sample sends
 //! `iters.clamp(2_000, 40_000)` requests (and stops after 5 s), and the
@@ -22,84 +23,25 @@
 //! Linux only (`/proc`). Run with `cargo bench -p magpie-benches --bench server`.
 
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::Hasher;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_io::Async;
 use criterion::{Criterion, criterion_group, criterion_main};
-use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The example's server and load generator, word for word.
+#[path = "../../executor/examples/http_server/http.rs"]
+#[allow(dead_code)]
+mod http;
+use http::{answer_requests, calibrate, client, percentile, serve_connection};
 
 const WORKERS: usize = 2;
 const CONNECTIONS: usize = 64;
 const MIN_REQUESTS: u64 = 2_000;
 const MAX_REQUESTS: u64 = 40_000;
 const RUN_TIME_CAP: Duration = Duration::from_secs(5);
-const HANDLER_WORK: Duration = Duration::from_micros(50);
-
-/// The handler's CPU work: hashes a 256-byte buffer `rounds` times.
-fn work(rounds: u64) -> u64 {
-    let buf = [0x5au8; 256];
-    let mut h = DefaultHasher::new();
-    for i in 0..rounds {
-        h.write(&buf);
-        h.write_u64(i);
-    }
-    h.finish()
-}
-
-/// How many hashing rounds make [`HANDLER_WORK`] on this machine (measured
-/// once, the same for every runtime).
-fn calibrate() -> u64 {
-    // The fastest of 20 batches: the machine's speed when this thread is not
-    // preempted.
-    let per_round_ns = (0..20)
-        .map(|_| {
-            let t = Instant::now();
-            std::hint::black_box(work(std::hint::black_box(2_000)));
-            t.elapsed().as_nanos() as u64 / 2_000
-        })
-        .min()
-        .unwrap();
-    (HANDLER_WORK.as_nanos() as u64 / per_round_ns.max(1)).max(1)
-}
-
-/// Answers every complete request at the front of `input` (a GET without a
-/// body) into `out`, and removes it from `input`.
-fn answer_requests(input: &mut Vec<u8>, out: &mut Vec<u8>, rounds: u64) {
-    while let Some(end) = input.windows(4).position(|w| w == b"\r\n\r\n") {
-        input.drain(..end + 4);
-        let body = format!("{:016x}\n", work(rounds));
-        write!(
-            out,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-    }
-}
-
-/// magpie + async-io: one keep-alive connection.
-async fn serve_async_io(mut stream: Async<TcpStream>, rounds: u64) -> io::Result<()> {
-    stream.get_ref().set_nodelay(true)?;
-    let (mut input, mut out) = (Vec::new(), Vec::new());
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        input.extend_from_slice(&buf[..n]);
-        answer_requests(&mut input, &mut out, rounds);
-        if !out.is_empty() {
-            stream.write_all(&out).await?;
-            out.clear();
-        }
-    }
-}
 
 /// tokio: the same connection on `tokio::net` (readiness, then a
 /// non-blocking read or write, as tokio's own `AsyncRead` does).
@@ -161,7 +103,7 @@ fn magpie_server(rounds: u64) -> Server {
         loop {
             let (stream, _) = listener.accept().await.expect("accept");
             drop(magpie::spawn(async move {
-                let _ = serve_async_io(stream, rounds).await;
+                let _ = serve_connection(stream, rounds).await;
             }));
         }
     }));
@@ -224,43 +166,6 @@ fn threads_cpu() -> HashMap<u64, u64> {
     cpu
 }
 
-/// One load generator thread: `count` requests one after the other on
-/// `stream` (or until `deadline`); their latencies.
-fn client(stream: &mut TcpStream, count: usize, deadline: Instant) -> Vec<Duration> {
-    let mut lat = Vec::with_capacity(count);
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 512];
-    for _ in 0..count {
-        if Instant::now() >= deadline {
-            break;
-        }
-        let t0 = Instant::now();
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            .unwrap();
-        let total = loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = std::str::from_utf8(&buf[..end]).unwrap();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Content-Length: "))
-                    .expect("a Content-Length header")
-                    .parse()
-                    .unwrap();
-                if buf.len() >= end + 4 + len {
-                    break end + 4 + len;
-                }
-            }
-            let n = stream.read(&mut chunk).unwrap();
-            assert!(n > 0, "the server closed the connection mid-response");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        buf.drain(..total);
-        lat.push(t0.elapsed());
-    }
-    lat
-}
-
 /// What one run measured.
 struct Run {
     cpu_per_request: Duration,
@@ -297,11 +202,10 @@ fn run(server: &Server, requests: u64) -> Run {
         .sum();
     assert!(!lat.is_empty(), "no request was answered");
     lat.sort();
-    let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
     Run {
         cpu_per_request: Duration::from_nanos(server_ns / lat.len() as u64),
-        p50: at(0.5),
-        p99: at(0.99),
+        p50: percentile(&lat, 0.5),
+        p99: percentile(&lat, 0.99),
     }
 }
 
