@@ -30,6 +30,12 @@
 //!   generation, no permit", and both `notify_one` and `notify_waiters`
 //!   change the word with a read-modify-write, or under the lock when
 //!   `WAITERS` is set.
+//! * Nothing takes the lock while nobody waits: `notify_one` stores the
+//!   permit, a `Notified` takes it and `notify_waiters` advances the
+//!   generation, each with a compare-and-swap that fails if `WAITERS` is
+//!   set (then the lock is taken). A waiter registered by
+//!   [`enable`](Notified::enable) is linked with `Waker::noop()`, which
+//!   its first poll replaces under the lock (`noop_waker`).
 
 use core::fmt;
 use core::pin::Pin;

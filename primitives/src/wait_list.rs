@@ -82,7 +82,10 @@
 //!    blocked on ([`Locked::enqueue`]).
 //! 5. Wakers are never called with the lock held: they are collected in a
 //!    fixed batch inside [`Locked`] and called after the lock is released.
-//!    A waker replaced under the lock is dropped after it is released too.
+//!    A waker replaced under the lock is dropped after it is released too
+//!    (except `Waker::noop()`, whose drop runs no code:
+//!    [`NodeMut::replace_noop_waker`]). When an operation leaves exactly
+//!    one waker to call, it is called directly after the unlock.
 //!    Operations that may wake more than a batch (`notify_all`, a large
 //!    release, `close`) release and re-take the lock between batches. A
 //!    panicking waker is caught and its panic resumed only when the
