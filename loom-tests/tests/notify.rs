@@ -6,13 +6,19 @@
 //! batches (it is not absorbed by a waiter the broadcast already woke),
 //! and the drop of an enabled waiter racing `notify_one` (the
 //! notification goes back to the permit).
+//!
+//! The lock-free paths have their own: `notify_waiters` with nobody linked
+//! (it only advances the generation, with a compare-and-swap) racing the
+//! registration of a `Notified` created before it, and `notify_one`
+//! racing the first poll of an enabled waiter (which swaps the `noop`
+//! waker `enable` linked it with for its own).
 #![cfg(loom)]
 
 use std::sync::Arc;
 
 use loom::future::block_on;
 use loom::thread;
-use loom_tests::poll_noop;
+use loom_tests::{counting_waker, poll_noop, poll_once};
 use magpie_sync::Notify;
 
 /// `Notify::notified` on an `Arc`, as a `'static` future (which creates
@@ -152,6 +158,61 @@ fn notify_one_racing_the_drop_of_an_enabled_waiter_ends_as_the_permit() {
         assert!(
             poll_noop(&mut second).is_pending(),
             "one notification, two permits"
+        );
+    });
+}
+
+/// `notify_waiters` finds nobody linked and takes its lock-free path while
+/// a `Notified` created before it registers on another thread: the
+/// registration either sees the new generation or links first, and then
+/// the broadcast sees `WAITERS` and wakes it under the lock. Either way
+/// it completes, and no permit is left.
+#[test]
+fn notify_waiters_fast_path_racing_a_registration() {
+    loom::model(|| {
+        let notify = leaked();
+        let notified = notify.notified();
+        let registering = thread::spawn(move || block_on(notified));
+        notify.notify_waiters();
+        registering.join().unwrap();
+        let mut after = Box::pin(notify.notified());
+        assert!(
+            poll_noop(&mut after).is_pending(),
+            "the broadcast left a permit"
+        );
+    });
+}
+
+/// An enabled waiter (linked with a `noop` waker) is first polled on one
+/// thread while `notify_one` runs on another: either the poll sees the
+/// notification, or it installs its waker before `notify_one` takes it,
+/// and is woken. The notification is not lost to the `noop` waker, and
+/// it is used once.
+#[test]
+fn notify_one_racing_the_first_poll_of_an_enabled_waiter() {
+    loom::model(|| {
+        let notify = leaked();
+        let mut enabled = Box::pin(notify.notified());
+        assert!(!enabled.as_mut().enable());
+        let (counter, waker) = counting_waker();
+        let poller = thread::spawn(move || {
+            let first = poll_once(&mut enabled, &waker);
+            (enabled, first)
+        });
+        notify.notify_one();
+        let (mut enabled, first) = poller.join().unwrap();
+        if first.is_pending() {
+            assert_eq!(
+                counter.wakes(),
+                1,
+                "the notification went to the noop waker"
+            );
+        }
+        assert!(poll_noop(&mut enabled).is_ready());
+        let mut after = Box::pin(notify.notified());
+        assert!(
+            poll_noop(&mut after).is_pending(),
+            "one notification, two wake-ups"
         );
     });
 }

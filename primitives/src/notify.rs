@@ -30,6 +30,12 @@
 //!   generation, no permit", and both `notify_one` and `notify_waiters`
 //!   change the word with a read-modify-write, or under the lock when
 //!   `WAITERS` is set.
+//! * Nothing takes the lock while nobody waits: `notify_one` stores the
+//!   permit, a `Notified` takes it and `notify_waiters` advances the
+//!   generation, each with a compare-and-swap that fails if `WAITERS` is
+//!   set (then the lock is taken). A waiter registered by
+//!   [`enable`](Notified::enable) is linked with `Waker::noop()`, which
+//!   its first poll replaces under the lock (`noop_waker`).
 
 use core::fmt;
 use core::pin::Pin;
@@ -134,6 +140,7 @@ impl Notify {
             notify: self,
             generation,
             done: false,
+            noop_waker: false,
         })
     }
 
@@ -253,6 +260,8 @@ struct WaitForNotify<'a> {
     generation: usize,
     /// Notified and seen (the node is idle again).
     done: bool,
+    /// Linked by `enable`, with `Waker::noop()`, and not polled since.
+    noop_waker: bool,
 }
 
 impl WaitForNotify<'_> {
@@ -298,7 +307,9 @@ impl WaitForNotify<'_> {
         }
         match me.status() {
             Status::Idle => {
-                if !self.register(me, Waker::noop()) {
+                if self.register(me, Waker::noop()) {
+                    self.noop_waker = true;
+                } else {
                     self.done = true;
                 }
             }
@@ -336,13 +347,18 @@ impl WaitOp for WaitForNotify<'_> {
                 Status::Waiting => {
                     let mut locked = self.notify.list.lock();
                     if let Some(mut mine) = locked.mine(me) {
-                        mine.set_waker(cx.waker());
+                        if core::mem::take(&mut self.noop_waker) {
+                            mine.replace_noop_waker(cx.waker());
+                        } else {
+                            mine.set_waker(cx.waker());
+                        }
                         return Poll::Pending;
                     }
                 }
                 Status::Granted | Status::Closed => {
                     me.take_grant();
                     me.take_closed();
+                    self.noop_waker = false;
                     self.done = true;
                     return Poll::Ready(());
                 }

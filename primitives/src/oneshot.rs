@@ -10,15 +10,53 @@
 //!
 //! # Protocol
 //!
-//! One allocation holds a wait list whose lock guards the value and the
-//! receiver's waker, and whose state word mirrors what happened (`SENT`,
-//! `RX_CLOSED`, `TX_GONE`) so that `is_closed` and a send to a closed
-//! channel need no lock. The value moves in and out of an `Option` under
-//! the lock, so it is dropped exactly once, by whoever holds it last (the
-//! receiver, or the channel when both ends are gone). Wakers are called,
-//! and replaced wakers dropped, after the lock is released. The sender's
-//! `closed()` waiters wait in the list's main line, released by the
-//! receiver's close through the `WAITERS` protocol of the wait list.
+//! One allocation holds the value slot, the receiver's waker slot and a
+//! wait list (for the sender's [`closed`](Sender::closed) waiters only),
+//! whose state word is the channel's state. The common paths, `send`, a
+//! receive that waits once or finds the value, and either side's drop,
+//! take no lock: each is a load and one read-modify-write of the word
+//! (tokio's and futures' oneshots work the same way).
+//!
+//! The bits ([`WAITERS`] belongs to the wait list):
+//!
+//! * `SENT`: the value is in the value slot. Set by `send`, only while
+//!   `RX_CLOSED` is clear (a compare-and-swap that re-checks it).
+//! * `TX_GONE`: the sender was dropped without sending.
+//! * `RX_CLOSED`: the receiver was closed or dropped: `send` fails.
+//! * `RX_WAKER`: the waker slot holds the receiver's waker, which the
+//!   sender may call.
+//!
+//! Who owns what (the `SAFETY` comments below argue from this):
+//!
+//! * **The value slot** belongs to the sender until `SENT` is set (it
+//!   writes the value, and takes it back if its compare-and-swap finds
+//!   `RX_CLOSED`), and to the receiver once it has loaded `SENT`
+//!   (`Acquire`, pairing with the `Release` of the compare-and-swap that
+//!   set it). Whatever is left in it when both ends are gone is dropped
+//!   with the allocation (the `Arc`'s last release), so the value is
+//!   dropped exactly once.
+//! * **The waker slot** belongs to the receiver while `RX_WAKER` is
+//!   clear: it writes its waker and then sets `RX_WAKER` (`Release`).
+//!   While `RX_WAKER` is set, the slot is only read: by the receiver
+//!   (`will_wake`) and by the one sender operation, `send` or the drop,
+//!   whose read-modify-write setting `SENT` or `TX_GONE` found `RX_WAKER`
+//!   set (`Acquire`); that operation calls `wake_by_ref`. The receiver
+//!   takes the slot back by clearing `RX_WAKER` with a compare-and-swap
+//!   that fails if `SENT` or `TX_GONE` is set: then the sender may be
+//!   reading it, and the receiver does not need a new waker anyway (the
+//!   outcome is there). The waker is dropped by the receiver when it
+//!   replaces it, or with the allocation.
+//!
+//! No wakeup is lost: the receiver sets `RX_WAKER` with a read-modify-write
+//! and looks at the previous word; the sender sets `SENT` or `TX_GONE` with
+//! one and looks at the previous word. Whichever comes second in the
+//! word's modification order sees the other's bit: either the sender sees
+//! `RX_WAKER` and wakes, or the receiver sees the outcome and returns it.
+//!
+//! The sender's `closed()` waiters wait in the list's main line and are
+//! released by the receiver's close through the `WAITERS` protocol of the
+//! wait list (the close sets `RX_CLOSED` with a read-modify-write, then
+//! takes the lock if `WAITERS` was set).
 //!
 //! # Examples
 //!
@@ -31,30 +69,105 @@
 //! worker.join().unwrap();
 //! ```
 
+use crate::coop;
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::AtomicUsize;
+use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire};
+use crate::wait_list::{Status, WAITERS, WaitList, WaitOp, Waiter, wait_future};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker, ready};
-use std::sync::Arc;
 
-use crate::coop;
-use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire};
-use crate::wait_list::{Status, WAITERS, WaitList, WaitOp, Waiter, wait_future};
-
-/// The value was sent (it may have been received since).
+/// The value is in the value slot (it may have been received since).
 const SENT: usize = 1 << 1;
 /// The receiver was closed or dropped: `send` fails.
 const RX_CLOSED: usize = 1 << 2;
 /// The sender was dropped without sending.
 const TX_GONE: usize = 1 << 3;
+/// The waker slot holds the receiver's waker; the sender may read it.
+const RX_WAKER: usize = 1 << 4;
+/// The sender is done: no value will be written any more.
+const COMPLETE: usize = SENT | TX_GONE;
 
-/// What the lock guards.
-struct Slots<T> {
-    value: Option<T>,
-    rx_waker: Option<Waker>,
+/// The shared allocation of a channel.
+struct Chan<T> {
+    /// The state word (see the module documentation) and the sender's
+    /// `closed()` waiters.
+    list: WaitList,
+    /// The value; owned as the module documentation says.
+    value: UnsafeCell<Option<T>>,
+    /// The receiver's waker; owned as the module documentation says.
+    rx_waker: UnsafeCell<Option<Waker>>,
 }
 
-type Chan<T> = WaitList<Slots<T>>;
+// SAFETY: the value crosses from the sender's thread to the receiver's
+// (hence `T: Send`), and the two slots are only accessed by the side that
+// owns them by the protocol above, or read by both (the waker, which is
+// `Send + Sync`) while `RX_WAKER` is set and nobody writes it; every
+// hand-over is a `Release` read-modify-write of the state word observed
+// with `Acquire`. No `&T` is ever shared, so `T: Sync` is not needed.
+unsafe impl<T: Send> Send for Chan<T> {}
+// SAFETY: as for `Send`.
+unsafe impl<T: Send> Sync for Chan<T> {}
+
+impl<T> Chan<T> {
+    fn state(&self) -> &AtomicUsize {
+        self.list.state()
+    }
+
+    /// Wakes the receiver if `prev`, the word before the sender's
+    /// read-modify-write that set `SENT` or `TX_GONE`, says it registered
+    /// a waker and is still open.
+    fn wake_rx(&self, prev: usize) {
+        if prev & (RX_WAKER | RX_CLOSED) == RX_WAKER {
+            self.rx_waker.with(|slot| {
+                // SAFETY: our read-modify-write set `SENT` or `TX_GONE`
+                // after `RX_WAKER` was set (`Acquire`: the waker written
+                // before it is visible). From now on the receiver cannot
+                // clear `RX_WAKER` (its compare-and-swap fails on the
+                // outcome) and never writes the slot again: only shared
+                // reads of it happen, ours and its `will_wake`.
+                if let Some(waker) = unsafe { &*slot } {
+                    waker.wake_by_ref();
+                }
+            });
+        }
+    }
+
+    /// Takes the value out of the slot.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the receiver and has loaded `SENT` with `Acquire`.
+    unsafe fn take_value(&self) -> Option<T> {
+        self.value.with_mut(|slot| {
+            // SAFETY: `SENT` is set and was observed by the receiver, who
+            // owns the slot from then on (the sender wrote it before the
+            // `Release` that set `SENT` and never touches it again).
+            unsafe { (*slot).take() }
+        })
+    }
+}
+
+impl<T> Drop for Chan<T> {
+    fn drop(&mut self) {
+        // Through the cells (not a plain field drop), so that loom checks
+        // that the last owner's accesses happen before this one.
+        let value = self.value.with_mut(|slot| {
+            // SAFETY: `&mut self`: both ends are gone, nobody else can
+            // reach the slot.
+            unsafe { (*slot).take() }
+        });
+        let waker = self.rx_waker.with_mut(|slot| {
+            // SAFETY: as above.
+            unsafe { (*slot).take() }
+        });
+        drop(waker);
+        drop(value);
+    }
+}
 
 /// Makes a channel for one value of type `T`.
 ///
@@ -72,13 +185,11 @@ type Chan<T> = WaitList<Slots<T>>;
 /// });
 /// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let chan = Arc::new(WaitList::new(
-        0,
-        Slots {
-            value: None,
-            rx_waker: None,
-        },
-    ));
+    let chan = Arc::new(Chan {
+        list: WaitList::new(0, ()),
+        value: UnsafeCell::new(None),
+        rx_waker: UnsafeCell::new(None),
+    });
     (
         Sender {
             chan: Some(chan.clone()),
@@ -132,21 +243,34 @@ impl<T> Sender<T> {
     /// ```
     pub fn send(mut self, value: T) -> Result<(), T> {
         let chan = self.chan.take().expect("a Sender sends once");
-        if chan.state().load(Acquire) & RX_CLOSED != 0 {
+        let state = chan.state();
+        let mut s = state.load(Acquire);
+        if s & RX_CLOSED != 0 {
             return Err(value);
         }
-        let mut locked = chan.lock();
-        if locked.state().load(Acquire) & RX_CLOSED != 0 {
-            return Err(value);
+        chan.value.with_mut(|slot| {
+            // SAFETY: `SENT` is not set (only this call sets it), so the
+            // slot is the sender's.
+            unsafe { *slot = Some(value) };
+        });
+        loop {
+            if s & RX_CLOSED != 0 {
+                // The receiver closed after all: `SENT` stays clear, so
+                // the slot is still ours; take the value back.
+                let value = chan.value.with_mut(|slot| {
+                    // SAFETY: as above: `SENT` was never set.
+                    unsafe { (*slot).take() }
+                });
+                return Err(value.expect("the value written above"));
+            }
+            // `Release`: the value (and what the caller wrote before) is
+            // published with `SENT`; `Acquire`: the receiver's waker too.
+            match state.compare_exchange_weak(s, s | SENT, AcqRel, Acquire) {
+                Ok(_) => break,
+                Err(actual) => s = actual,
+            }
         }
-        let slots = locked.data();
-        slots.value = Some(value);
-        let waker = slots.rx_waker.take();
-        locked.state().fetch_or(SENT, AcqRel);
-        drop(locked);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        chan.wake_rx(s);
         Ok(())
     }
 
@@ -190,13 +314,8 @@ impl<T> Drop for Sender<T> {
         let Some(chan) = self.chan.take() else {
             return; // sent
         };
-        let mut locked = chan.lock();
-        locked.state().fetch_or(TX_GONE, AcqRel);
-        let waker = locked.data().rx_waker.take();
-        drop(locked);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        let prev = chan.state().fetch_or(TX_GONE, AcqRel);
+        chan.wake_rx(prev);
     }
 }
 
@@ -259,15 +378,80 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let mut locked = self.chan.lock();
-        if let Some(value) = locked.data().value.take() {
-            return Ok(value);
+        let s = self.chan.state().load(Acquire);
+        if s & SENT != 0 {
+            // SAFETY: we are the receiver and loaded `SENT` with `Acquire`.
+            return unsafe { self.chan.take_value() }.ok_or(TryRecvError::Closed);
         }
-        if locked.state().load(Acquire) & (SENT | TX_GONE | RX_CLOSED) != 0 {
+        if s & (TX_GONE | RX_CLOSED) != 0 {
             Err(TryRecvError::Closed)
         } else {
             Err(TryRecvError::Empty)
         }
+    }
+
+    /// What the channel holds for a receiver that found `s & COMPLETE` or
+    /// `s & RX_CLOSED` set (loaded with `Acquire`).
+    fn outcome(&mut self, s: usize) -> Result<T, RecvError> {
+        if s & SENT != 0 {
+            // SAFETY: we are the receiver and loaded `SENT` with `Acquire`.
+            if let Some(value) = unsafe { self.chan.take_value() } {
+                return Ok(value);
+            }
+            // Taken already (by `try_recv`, or by a poll that returned it).
+            assert!(
+                s & RX_CLOSED != 0,
+                "oneshot::Receiver polled after it returned its value"
+            );
+        }
+        // The sender is gone, or we closed and no value came before (none
+        // will: `send` now fails).
+        Err(RecvError(()))
+    }
+
+    /// Registers `waker` to be woken by the sender. `Err(s)` if the
+    /// sender completed first (`s` holds its outcome, loaded `Acquire`).
+    fn register(&mut self, mut s: usize, waker: &Waker) -> Result<(), usize> {
+        let chan = &*self.chan;
+        let state = chan.state();
+        if s & RX_WAKER != 0 {
+            let same = chan.rx_waker.with(|slot| {
+                // SAFETY: `RX_WAKER` is set: the slot is only read (by us
+                // and perhaps by the sender), never written.
+                unsafe { &*slot }
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(waker))
+            });
+            if same {
+                return Ok(());
+            }
+            // Take the slot back, unless the sender completed (it may be
+            // reading the slot, and we need no waker any more).
+            loop {
+                if s & COMPLETE != 0 {
+                    return Err(s);
+                }
+                match state.compare_exchange_weak(s, s & !RX_WAKER, AcqRel, Acquire) {
+                    Ok(_) => break,
+                    Err(actual) => s = actual,
+                }
+            }
+        }
+        let old = chan.rx_waker.with_mut(|slot| {
+            // SAFETY: `RX_WAKER` is clear, and only we set it: the slot is
+            // ours (the sender reads it only after finding `RX_WAKER` set).
+            unsafe { (*slot).replace(waker.clone()) }
+        });
+        // `Release`: the waker is published with `RX_WAKER`; `Acquire`: a
+        // value sent meanwhile is visible.
+        let prev = state.fetch_or(RX_WAKER, AcqRel);
+        drop(old);
+        if prev & COMPLETE != 0 {
+            // The sender completed before it could see our waker: it will
+            // not wake us, so we take the outcome now.
+            return Err(prev);
+        }
+        Ok(())
     }
 
     /// Closes the channel: a later [`send`](Sender::send) fails, and the
@@ -286,7 +470,7 @@ impl<T> Receiver<T> {
     pub fn close(&mut self) {
         let s = self.chan.state().fetch_or(RX_CLOSED, AcqRel);
         if s & RX_CLOSED == 0 && s & WAITERS != 0 {
-            self.chan.lock().notify_all();
+            self.chan.list.lock().notify_all();
         }
     }
 }
@@ -303,34 +487,18 @@ impl<T> Future for Receiver<T> {
         } else {
             Some(ready!(coop::poll_proceed(cx)))
         };
-        let mut locked = this.chan.lock();
-        let outcome = if let Some(value) = locked.data().value.take() {
-            Ok(value)
-        } else {
-            let s = locked.state().load(Acquire);
-            if s & (TX_GONE | RX_CLOSED) != 0 {
-                // The sender is gone, or we closed and no value came
-                // before (none will: `send` now fails).
-                Err(RecvError(()))
-            } else {
-                assert!(
-                    s & SENT == 0,
-                    "oneshot::Receiver polled after it returned its value"
-                );
-                // Not sent yet: register (the sender wakes us under the
-                // same lock, so nothing is missed).
-                let slot = &mut locked.data().rx_waker;
-                let old = match slot {
-                    Some(w) if w.will_wake(cx.waker()) => None,
-                    _ => slot.replace(cx.waker().clone()),
-                };
-                drop(locked);
-                drop(old);
-                this.waited = true;
-                return Poll::Pending;
+        let mut s = this.chan.state().load(Acquire);
+        if s & (COMPLETE | RX_CLOSED) == 0 {
+            // Not sent yet: register.
+            match this.register(s, cx.waker()) {
+                Ok(()) => {
+                    this.waited = true;
+                    return Poll::Pending;
+                }
+                Err(done) => s = done,
             }
-        };
-        drop(locked);
+        }
+        let outcome = this.outcome(s);
         if let Some(proceed) = proceed {
             proceed.made_progress();
         }
@@ -365,7 +533,7 @@ impl<T> WaitOp for WaitForClose<'_, T> {
                 Status::Idle => {
                     let proceed = ready!(coop::poll_proceed(cx));
                     if self.chan.state().load(Acquire) & RX_CLOSED == 0 {
-                        let mut locked = self.chan.lock();
+                        let mut locked = self.chan.list.lock();
                         let linked = locked.enqueue(me, 1, cx.waker(), |s| {
                             if s & RX_CLOSED != 0 { None } else { Some(s) }
                         });
@@ -377,7 +545,7 @@ impl<T> WaitOp for WaitForClose<'_, T> {
                     return Poll::Ready(());
                 }
                 Status::Waiting => {
-                    let mut locked = self.chan.lock();
+                    let mut locked = self.chan.list.lock();
                     if let Some(mut mine) = locked.mine(me) {
                         mine.set_waker(cx.waker());
                         return Poll::Pending;
@@ -393,7 +561,7 @@ impl<T> WaitOp for WaitForClose<'_, T> {
     }
 
     fn cancel(&mut self, me: &mut Waiter<'_>) {
-        if me.status() == Status::Waiting && self.chan.lock().remove(me).is_some() {
+        if me.status() == Status::Waiting && self.chan.list.lock().remove(me).is_some() {
             return;
         }
         // Woken with every other waiter by the close: nothing to pass on.

@@ -82,7 +82,10 @@
 //!    blocked on ([`Locked::enqueue`]).
 //! 5. Wakers are never called with the lock held: they are collected in a
 //!    fixed batch inside [`Locked`] and called after the lock is released.
-//!    A waker replaced under the lock is dropped after it is released too.
+//!    A waker replaced under the lock is dropped after it is released too
+//!    (except `Waker::noop()`, whose drop runs no code:
+//!    [`NodeMut::replace_noop_waker`]). When an operation leaves exactly
+//!    one waker to call, it is called directly after the unlock.
 //!    Operations that may wake more than a batch (`notify_all`, a large
 //!    release, `close`) release and re-take the lock between batches. A
 //!    panicking waker is caught and its panic resumed only when the
@@ -507,7 +510,14 @@ impl<D> Drop for Locked<'_, D> {
     fn drop(&mut self) {
         self.guard = None;
         if self.wakers.is_busy() {
-            self.wakers.finish();
+            match self.wakers.take_single() {
+                // The common case (a `notify_one`, a release to one
+                // waiter): one waker and nothing else; call it here. The
+                // operation is complete and the lock released, so a panic
+                // of this waker leaves nothing stranded.
+                Some(waker) => waker.wake(),
+                None => self.wakers.finish(),
+            }
         }
     }
 }
@@ -1006,6 +1016,16 @@ impl NodeMut<'_> {
         }
     }
 
+    /// [`set_waker`](Self::set_waker) for a node that its owner linked
+    /// with `Waker::noop()` (it registered before its first poll, as
+    /// `Notified::enable` does) and has not given a waker since. The noop
+    /// waker is dropped here, under the lock: the one exception to
+    /// invariant 5, sound because dropping it runs no code.
+    pub(crate) fn replace_noop_waker(&mut self, waker: &Waker) {
+        let noop = self.with(|f| f.waker.replace(waker.clone()));
+        drop(noop);
+    }
+
     /// Records that it was bypassed; returns whether it is now starving.
     pub(crate) fn bypass(&mut self) -> bool {
         self.with(|f| {
@@ -1081,6 +1101,24 @@ impl Wakers {
             Some(slot) => *slot = Some(waker),
             None => unreachable!("more than two wakers replaced under one lock"),
         }
+    }
+
+    /// The only thing to do, if it is calling one waker (and the thread
+    /// is not unwinding, where a panicking waker must be caught).
+    #[inline]
+    fn take_single(&mut self) -> Option<Waker> {
+        if self.len != 1
+            || self.dead[0].is_some()
+            || self.dead[1].is_some()
+            || self.panic.is_some()
+            || std::thread::panicking()
+        {
+            return None;
+        }
+        self.len = 0;
+        // SAFETY: `buf[..1]` is initialised (see `push`); `len` was lowered
+        // first, so it is read exactly once.
+        Some(unsafe { self.buf[0].assume_init_read() })
     }
 
     /// Anything to wake, drop or resume.

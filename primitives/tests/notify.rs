@@ -108,6 +108,26 @@ fn an_enabled_waiter_is_woken_by_its_next_poll_waker() {
 }
 
 #[test]
+fn an_enabled_waiter_polled_with_two_wakers_has_the_second_woken_by_notify_one() {
+    // The first poll swaps the `noop` waker `enable` linked; the second
+    // replaces the first poll's waker as any re-poll does.
+    let notify = Notify::new();
+    let (c1, w1) = CountingWaker::new();
+    let (c2, w2) = CountingWaker::new();
+    let mut n = pin!(notify.notified());
+    assert!(!n.as_mut().enable());
+    assert!(poll_once(n.as_mut(), &w1).is_pending());
+    assert!(poll_once(n.as_mut(), &w2).is_pending());
+    notify.notify_one();
+    assert_eq!((c1.count(), c2.count()), (0, 1));
+    assert!(poll_once(n.as_mut(), &w2).is_ready());
+    assert!(
+        poll_noop(&mut Box::pin(notify.notified())).is_pending(),
+        "the notification was used twice"
+    );
+}
+
+#[test]
 fn a_dropped_granted_waiter_passes_the_notification_on() {
     let notify = Notify::new();
     let (c2, w2) = CountingWaker::new();

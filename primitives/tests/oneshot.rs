@@ -288,3 +288,49 @@ fn sender_drop_racing_a_waiting_receiver_never_hangs() {
         }
     });
 }
+
+/// The lock-free paths across real threads, few enough rounds for Miri
+/// (whose data-race detector then checks the value and waker slots): a
+/// receiver changes its waker while, on another thread, the value is sent
+/// or the sender dropped. The outcome arrives through the second poll or
+/// through the newest waker (never only the replaced one), and the value
+/// is dropped exactly once.
+#[test]
+fn a_waker_change_racing_send_or_sender_drop_across_threads() {
+    let rounds = if cfg!(miri) { 20 } else { 2_000 };
+    for round in 0..rounds {
+        let (drops, value) = counted();
+        let (tx, rx) = oneshot::channel();
+        let mut rx = Box::pin(rx);
+        let (c1, w1) = CountingWaker::new();
+        let (c2, w2) = CountingWaker::new();
+        assert!(poll_once(rx.as_mut(), &w1).is_pending());
+        let send = round % 2 == 0;
+        let other = std::thread::spawn(move || {
+            if send {
+                tx.send(value).unwrap();
+            } else {
+                drop(tx);
+                drop(value);
+            }
+        });
+        let second = poll_once(rx.as_mut(), &w2);
+        other.join().unwrap();
+        let got = match second {
+            std::task::Poll::Ready(got) => got,
+            std::task::Poll::Pending => {
+                assert_eq!(c2.count(), 1, "the newest waker was not woken");
+                assert_eq!(c1.count(), 0, "the replaced waker was woken");
+                match poll_once(rx.as_mut(), &w2) {
+                    std::task::Poll::Ready(got) => got,
+                    std::task::Poll::Pending => panic!("woken, but no outcome"),
+                }
+            }
+        };
+        assert_eq!(got.is_ok(), send);
+        assert!(c1.count() + c2.count() <= 1, "woken twice");
+        drop(got);
+        drop(rx);
+        assert_eq!(drops.load(SeqCst), 1);
+    }
+}
