@@ -6,7 +6,7 @@ use super::Handle;
 use super::scheduler::Shared;
 use super::scheduler::worker::Worker;
 use crate::loom::sync::Arc;
-use crate::task::Header;
+use crate::task_core::Header;
 use std::cell::{Cell, RefCell};
 use std::ptr::{self, NonNull};
 

@@ -20,7 +20,7 @@ use self::scheduler::worker::Worker;
 use self::scheduler::{Config, Shared};
 use crate::loom::sync::Arc;
 use crate::loom::thread;
-use crate::task::JoinHandle;
+use crate::task_core::JoinHandle;
 use std::fmt;
 use std::future::Future;
 use std::io;

@@ -1,6 +1,6 @@
 //! `ShutdownReport`: what a graceful shutdown could not finish.
 
-use crate::task::{Id, RawTask};
+use crate::task_core::{Id, RawTask};
 use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;

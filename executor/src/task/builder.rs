@@ -1,7 +1,7 @@
 //! `task::Builder`: spawning with a name (asyncio's `create_task(coro, name=..)`).
 
-use super::{JoinHandle, TaskMeta};
 use crate::runtime::{Handle, SpawnError, context};
+use crate::task_core::{JoinHandle, TaskMeta};
 use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;

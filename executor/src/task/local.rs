@@ -29,10 +29,8 @@
 //! only shut down by the set's drop, both on the set's thread; the handle
 //! is `!Send` when the output is.
 
-use super::raw::{Header, Notified, RawTask, Schedule};
-use super::{Id, JoinHandle, TaskMeta};
 use crate::loom::sync::Mutex;
-use crate::task::OwnedTasks;
+use crate::task_core::{Header, Id, JoinHandle, Notified, OwnedTasks, RawTask, Schedule, TaskMeta};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;

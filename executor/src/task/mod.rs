@@ -17,112 +17,29 @@
 //! | `as_completed(tasks)` | [`as_completed`] |
 //! | `TaskGroup` | [`TaskGroup`] |
 
-mod as_completed;
 mod builder;
-mod completions;
-mod error;
-mod gather;
-mod group;
-mod id;
-mod join;
-mod list;
 mod local;
-mod raw;
-pub(crate) mod state;
-mod wait;
 mod yield_now;
 
-pub use self::as_completed::{AsCompleted, as_completed};
 pub use self::builder::Builder;
-pub use self::error::JoinError;
-pub use self::gather::{
-    Gather, GatherFailFast, TaskError, TryGather, gather, gather_fail_fast, try_gather,
-};
-pub use self::group::{GroupError, GroupJoin, TaskGroup};
-pub use self::id::Id;
-pub use self::join::{CancelHandle, JoinHandle};
 pub use self::local::{LocalSet, RunUntil, spawn_local};
-pub use self::wait::{Wait, WaitFor, wait};
 pub use self::yield_now::{YieldNow, yield_now};
+pub use crate::structured::{
+    AsCompleted, Gather, GatherFailFast, GroupError, GroupJoin, TaskError, TaskGroup, TryGather,
+    Wait, WaitFor, as_completed, gather, gather_fail_fast, try_gather, wait,
+};
+pub use crate::task_core::{CancelHandle, Id, JoinError, JoinHandle};
 /// The cooperative budget (the same module as [`magpie::sync::coop`](crate::sync::coop)):
 /// each poll of a task may complete [`coop::DEFAULT_BUDGET`] operations
 /// that do not wait before they are made to yield.
 pub use magpie_sync::coop;
 
-pub(crate) use self::list::{Closed, OwnedTasks};
-pub(crate) use self::raw::{Header, Notified, RawTask, Schedule};
-
 use crate::runtime::{Handle, SpawnError, context};
+use crate::task_core::TaskMeta;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
-
-/// What a task carries besides its future: its name and where it was
-/// spawned. Immutable after spawn.
-pub(crate) struct TaskMeta {
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) location: &'static Location<'static>,
-    /// Runs on the blocking pool (`spawn_blocking`).
-    pub(crate) blocking: bool,
-    /// When it was spawned, in microseconds of the runtime's clock (see
-    /// `Schedule::clock_micros`); set only in debug mode, where every poll
-    /// of the task is also timed.
-    pub(crate) spawned_at: Option<u64>,
-}
-
-impl TaskMeta {
-    pub(crate) fn new(name: Option<Arc<str>>, location: &'static Location<'static>) -> TaskMeta {
-        TaskMeta {
-            name,
-            location,
-            blocking: false,
-            spawned_at: None,
-        }
-    }
-}
-
-/// A task's counters for the task dump. Written only by the thread polling
-/// the task (the `RUNNING` bit makes it the only writer: load and store, no
-/// read-modify-write), read by anyone. Plain `std` atomics: no protocol
-/// depends on them, so loom need not see them.
-pub(crate) struct TaskStats {
-    polls: AtomicU64,
-    poll_micros: AtomicU64,
-}
-
-impl TaskStats {
-    pub(crate) fn new() -> TaskStats {
-        TaskStats {
-            polls: AtomicU64::new(0),
-            poll_micros: AtomicU64::new(0),
-        }
-    }
-
-    /// Poller only: counts a poll, and its duration in microseconds if it
-    /// was timed.
-    #[inline]
-    pub(crate) fn record_poll(&self, took_micros: Option<u64>) {
-        self.polls
-            .store(self.polls.load(Relaxed).wrapping_add(1), Relaxed);
-        if let Some(micros) = took_micros {
-            self.poll_micros.store(
-                self.poll_micros.load(Relaxed).saturating_add(micros),
-                Relaxed,
-            );
-        }
-    }
-
-    pub(crate) fn polls(&self) -> u64 {
-        self.polls.load(Relaxed)
-    }
-
-    pub(crate) fn poll_time(&self) -> Duration {
-        Duration::from_micros(self.poll_micros.load(Relaxed))
-    }
-}
 
 /// Spawns a task onto the current runtime: asyncio's `create_task`.
 ///

@@ -28,7 +28,7 @@ use crate::runtime::blocking::{BlockingConfig, BlockingPool};
 use crate::runtime::context;
 use crate::runtime::diagnostics::{self, DebugConfig};
 use crate::runtime::lifecycle::{self, Lifecycle};
-use crate::task::{Header, Notified, OwnedTasks, RawTask, Schedule};
+use crate::task_core::{Header, Notified, OwnedTasks, RawTask, Schedule};
 use crate::time;
 
 /// Scheduler settings fixed at build time.

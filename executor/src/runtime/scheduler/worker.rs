@@ -78,7 +78,7 @@ use crate::loom::IS_LOOM;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicPtr, Ordering};
 use crate::runtime::context;
-use crate::task::{Header, Notified, RawTask};
+use crate::task_core::{Header, Notified, RawTask};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::Relaxed;
 

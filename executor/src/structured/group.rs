@@ -2,9 +2,9 @@
 
 use super::completions::Completions;
 use super::gather::TaskError;
-use super::{CancelHandle, Id, JoinHandle, TaskMeta};
 use crate::loom::sync::Mutex;
 use crate::runtime::{SpawnError, context};
+use crate::task_core::{CancelHandle, Id, JoinHandle, TaskMeta};
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;

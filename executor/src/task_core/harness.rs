@@ -7,9 +7,9 @@
 
 use super::Schedule;
 use super::alloc::{Cell, Header, RawTask, Stage};
+use super::error::JoinError;
+use super::state::{State, ToIdle, ToRunning};
 use super::waker::waker_ref;
-use crate::task::error::JoinError;
-use crate::task::state::{State, ToIdle, ToRunning};
 use magpie_sync::coop;
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};

@@ -2,7 +2,7 @@
 //! `gather(*aws, return_exceptions=..)`.
 
 use super::completions::Completions;
-use super::{Id, JoinError, JoinHandle};
+use crate::task_core::{Id, JoinError, JoinHandle};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

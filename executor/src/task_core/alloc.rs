@@ -11,16 +11,17 @@
 //! waker, a run-queue entry (`Notified`), the owned list. The allocation is
 //! freed (`dealloc`) by whoever releases the last one.
 
+use super::Id;
 use super::Schedule;
 use super::callbacks::{self, Callbacks};
+use super::error::JoinError;
 use super::harness::{self, Harness, Notified};
 use super::join_waker::{self, register_join_waker};
+use super::list::Pointers;
+use super::meta::{TaskMeta, TaskStats};
+use super::state::State;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::Mutex;
-use crate::task::error::JoinError;
-use crate::task::list::Pointers;
-use crate::task::state::State;
-use crate::task::{Id, TaskMeta, TaskStats};
 use std::future::Future;
 use std::ptr::NonNull;
 use std::task::Waker;

@@ -30,12 +30,12 @@
 //!   right after the hand off) and the handle must not write it.
 //! * The **done callbacks** (`JoinHandle::on_done`) are run by the party
 //!   that completes the task while `DONE_CALLBACKS` is set, before the
-//!   output is handed off; their protocol is written in `raw::callbacks`.
+//!   output is handed off; their protocol is written in `callbacks.rs`.
 //!
 //! # The reference count
 //!
 //! One reference for each: the `JoinHandle`, every `Waker`, every run-queue
-//! entry (a [`Notified`](super::raw::Notified)), and the runtime's list of
+//! entry (a [`Notified`](super::Notified)), and the runtime's list of
 //! owned tasks. The allocation is freed when the count reaches zero.
 
 use crate::loom::sync::atomic::AtomicUsize;

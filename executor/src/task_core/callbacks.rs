@@ -14,10 +14,10 @@
 
 use super::Schedule;
 use super::alloc::{Header, Stage};
+use super::error::JoinError;
 use super::harness::Harness;
+use super::state::Snapshot;
 use crate::loom::sync::MutexGuard;
-use crate::task::error::JoinError;
-use crate::task::state::Snapshot;
 use std::future::Future;
 use std::mem;
 use std::ptr::NonNull;

@@ -13,9 +13,9 @@
 
 use super::Schedule;
 use super::alloc::{Header, Stage};
+use super::error::JoinError;
 use super::harness::Harness;
-use crate::task::error::JoinError;
-use crate::task::state::Snapshot;
+use super::state::Snapshot;
 use std::future::Future;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};

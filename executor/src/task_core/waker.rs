@@ -3,7 +3,7 @@
 //! none allocates.
 
 use super::alloc::{Header, RawTask};
-use crate::task::state::ToScheduled;
+use super::state::ToScheduled;
 use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 

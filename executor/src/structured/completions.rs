@@ -5,9 +5,9 @@
 //! a ready list and wakes the waiting task, so every wake-up polls only the
 //! handles that finished: waiting on `n` tasks costs O(n) in all, not O(n²).
 
-use super::JoinHandle;
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::task_core::JoinHandle;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
