@@ -9,6 +9,8 @@ mod handle;
 mod lifecycle;
 pub(crate) mod scheduler;
 mod shutdown;
+pub(crate) mod spawn;
+pub(crate) mod timer;
 
 pub use self::builder::Builder;
 pub use self::diagnostics::{RuntimeMetrics, TaskInfo, TaskState, WorkerMetrics};

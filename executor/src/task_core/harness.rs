@@ -7,6 +7,7 @@
 
 use super::Schedule;
 use super::alloc::{Cell, Header, RawTask, Stage};
+use super::current::set_current_task;
 use super::error::JoinError;
 use super::state::{State, ToIdle, ToRunning};
 use super::waker::waker_ref;
@@ -105,7 +106,7 @@ impl<F: Future, S: Schedule> Harness<F, S> {
     fn poll_future(&self) -> std::thread::Result<Poll<F::Output>> {
         let waker = ManuallyDrop::new(waker_ref(self.cell.cast::<Header>()));
         let mut cx = Context::from_waker(&waker);
-        let _current = crate::runtime::context::set_current_task(self.cell.cast());
+        let _current = set_current_task(self.cell.cast());
         // Debug mode times every poll of the tasks it spawned.
         let scheduler = &self.cell().scheduler;
         let started = self

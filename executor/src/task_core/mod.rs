@@ -18,11 +18,13 @@
 //! * [`schedule`]: the `Schedule` trait, all the task knows of who runs it.
 //! * [`join`]: `JoinHandle` and `CancelHandle`, the safe face of the above.
 //! * [`list`]: the owned-tasks list (every live task of a runtime).
+//! * [`current`]: which task this thread is polling.
 //! * [`id`], [`error`], [`meta`]: a task's id, its `JoinError`, its name,
 //!   spawn location and poll counters.
 
 mod alloc;
 mod callbacks;
+mod current;
 mod error;
 mod harness;
 mod id;
@@ -40,6 +42,7 @@ pub use self::join::{CancelHandle, JoinHandle};
 
 pub(crate) use self::alloc::{Header, RawTask};
 pub(crate) use self::callbacks::DoneCallback;
+pub(crate) use self::current::with_current_task;
 pub(crate) use self::harness::Notified;
 pub(crate) use self::list::{Closed, OwnedTasks};
 pub(crate) use self::meta::TaskMeta;
