@@ -28,75 +28,13 @@ pub use crate::structured::{
     AsCompleted, Gather, GatherFailFast, GroupError, GroupJoin, TaskError, TaskGroup, TryGather,
     Wait, WaitFor, as_completed, gather, gather_fail_fast, try_gather, wait,
 };
-pub use crate::task_core::{CancelHandle, Id, JoinError, JoinHandle};
+pub use crate::task_core::{CancelHandle, Id, JoinError, JoinHandle, TaskInfo};
 /// The cooperative budget (the same module as [`magpie::sync::coop`](crate::sync::coop)):
 /// each poll of a task may complete [`coop::DEFAULT_BUDGET`] operations
 /// that do not wait before they are made to yield.
 pub use magpie_sync::coop;
 
 pub use crate::runtime::spawn::{spawn, spawn_blocking, try_spawn};
-use std::fmt;
-use std::panic::Location;
-use std::sync::Arc;
-
-/// Which task is running: the answer of [`current`].
-#[derive(Clone)]
-pub struct TaskInfo {
-    id: Id,
-    name: Option<Arc<str>>,
-    location: &'static Location<'static>,
-}
-
-impl TaskInfo {
-    /// The task's id.
-    ///
-    /// ```
-    /// magpie::run(async {
-    ///     let task = magpie::spawn(async { magpie::task::current().id() });
-    ///     let id = task.id();
-    ///     assert_eq!(task.await.unwrap(), id);
-    /// });
-    /// ```
-    pub fn id(&self) -> Id {
-        self.id
-    }
-
-    /// The task's name, if it has one.
-    ///
-    /// ```
-    /// magpie::run(async {
-    ///     let task = magpie::task::Builder::new()
-    ///         .name("poller")
-    ///         .spawn(async { magpie::task::current().name().map(String::from) });
-    ///     assert_eq!(task.await.unwrap().as_deref(), Some("poller"));
-    /// });
-    /// ```
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-
-    /// Where the task was spawned (file, line, column).
-    ///
-    /// ```
-    /// magpie::run(async {
-    ///     let where_ = magpie::spawn(async { magpie::task::current().location() }).await.unwrap();
-    ///     assert!(where_.file().ends_with(".rs"));
-    /// });
-    /// ```
-    pub fn location(&self) -> &'static Location<'static> {
-        self.location
-    }
-}
-
-impl fmt::Debug for TaskInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskInfo")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("location", &format_args!("{}", self.location))
-            .finish()
-    }
-}
 
 /// The task running this code: asyncio's `current_task()`.
 ///
@@ -130,11 +68,5 @@ pub fn current() -> TaskInfo {
 /// });
 /// ```
 pub fn try_current() -> Option<TaskInfo> {
-    crate::task_core::with_current_task(|header| {
-        header.map(|h| TaskInfo {
-            id: h.id,
-            name: h.meta.name.clone(),
-            location: h.meta.location,
-        })
-    })
+    crate::task_core::with_current_task(|header| header.map(TaskInfo::of))
 }

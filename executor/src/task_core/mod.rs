@@ -39,6 +39,7 @@ mod waker;
 pub use self::error::JoinError;
 pub use self::id::Id;
 pub use self::join::{CancelHandle, JoinHandle};
+pub use self::meta::TaskInfo;
 
 pub(crate) use self::alloc::{Header, RawTask};
 pub(crate) use self::callbacks::DoneCallback;
