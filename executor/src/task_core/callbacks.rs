@@ -3,7 +3,7 @@
 //!
 //! The callbacks live in a queue under their own lock (see [`Callbacks`]),
 //! which orders the callers of `on_done` among themselves. `DONE_CALLBACKS`
-//! (in [`crate::task::state`]) is set, under that lock and only before
+//! (in [`super::state`]) is set, under that lock and only before
 //! `COMPLETE`, when the queue gets its first callback; it is never cleared
 //! before `COMPLETE`. The party that sets `COMPLETE` while it is set runs
 //! the queue (callbacks added meanwhile included) and clears the bit under

@@ -1,6 +1,6 @@
 //! The join protocol: handing the output and the joiner's waker between
 //! the task and its `JoinHandle` (the `JOIN_INTEREST` and `JOIN_WAKER` bits
-//! of [`crate::task::state`]).
+//! of [`super::state`]).
 //!
 //! * The **output** is handed off at `COMPLETE` (or after the done
 //!   callbacks ran, see [`super::callbacks`]); it then belongs to the handle
