@@ -48,7 +48,9 @@ macro_rules! invariant_eq {
 
 mod loom;
 pub mod runtime;
+mod structured;
 pub mod task;
+mod task_core;
 pub mod time;
 
 pub use magpie_macros::{main, test};

@@ -23,7 +23,7 @@ use super::scheduler::Shared;
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::loom::thread;
 use crate::runtime::context;
-use crate::task::{Header, Notified, RawTask, Schedule};
+use crate::task_core::{Header, Notified, RawTask, Schedule};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;

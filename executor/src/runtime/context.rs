@@ -1,14 +1,14 @@
 //! What the current thread is doing for magpie: which runtime it has
-//! entered, whether it is one of that runtime's workers, and which task it
-//! is polling.
+//! entered, and whether it is one of that runtime's workers or blocking
+//! threads. (Which task it is polling is the task core's business:
+//! `task_core::current`.)
 
 use super::Handle;
 use super::scheduler::Shared;
 use super::scheduler::worker::Worker;
 use crate::loom::sync::Arc;
-use crate::task::Header;
 use std::cell::{Cell, RefCell};
-use std::ptr::{self, NonNull};
+use std::ptr;
 
 struct Context {
     /// The runtime entered by this thread: by a worker for its whole life,
@@ -17,8 +17,6 @@ struct Context {
     /// The worker running on this thread, if it is a worker thread. Set and
     /// cleared by the worker itself around its run loop.
     worker: Cell<*const Worker>,
-    /// The task being polled on this thread.
-    current_task: Cell<Option<NonNull<Header>>>,
     /// The runtime this thread is a blocking-pool thread of.
     blocking_pool: RefCell<Option<Arc<Shared>>>,
 }
@@ -28,7 +26,6 @@ impl Context {
         Context {
             handle: RefCell::new(None),
             worker: Cell::new(ptr::null()),
-            current_task: Cell::new(None),
             blocking_pool: RefCell::new(None),
         }
     }
@@ -108,36 +105,6 @@ impl Drop for WorkerGuard {
     fn drop(&mut self) {
         let _ = CONTEXT.try_with(|cx| cx.worker.set(ptr::null()));
     }
-}
-
-/// Records that `task` is being polled on this thread until the guard is
-/// dropped.
-#[inline]
-pub(crate) fn set_current_task(task: NonNull<Header>) -> CurrentTaskGuard {
-    let prev = CONTEXT
-        .try_with(|cx| cx.current_task.replace(Some(task)))
-        .ok()
-        .flatten();
-    CurrentTaskGuard { prev }
-}
-
-pub(crate) struct CurrentTaskGuard {
-    prev: Option<NonNull<Header>>,
-}
-
-impl Drop for CurrentTaskGuard {
-    #[inline]
-    fn drop(&mut self) {
-        let _ = CONTEXT.try_with(|cx| cx.current_task.set(self.prev));
-    }
-}
-
-/// Runs `f` with the header of the task being polled on this thread.
-pub(crate) fn with_current_task<R>(f: impl FnOnce(Option<&Header>) -> R) -> R {
-    let task = CONTEXT.try_with(|cx| cx.current_task.get()).ok().flatten();
-    // SAFETY: the pointer is set only while the task is being polled on this
-    // thread, during which the poller holds a reference to it.
-    f(task.map(|t| unsafe { t.as_ref() }))
 }
 
 /// Marks this thread as a blocking-pool thread of `shared` until the guard

@@ -42,7 +42,7 @@
 use super::Handle;
 use super::scheduler::Shared;
 use super::scheduler::stats::WorkerStats;
-use crate::task::{Header, Id};
+use crate::task_core::{Header, Id};
 use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;

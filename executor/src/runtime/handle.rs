@@ -5,7 +5,7 @@ use super::blocking::{BlockingSchedule, BlockingTask};
 use super::context;
 use super::scheduler::Shared;
 use crate::loom::sync::Arc;
-use crate::task::{Id, JoinHandle, RawTask, Schedule, TaskMeta};
+use crate::task_core::{Id, JoinHandle, RawTask, Schedule, TaskMeta};
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -189,7 +189,7 @@ impl Handle {
         // just before the close is linked before the sweep, which cancels
         // it, or refused by the closed list.
         let inserted = if self.shared.is_shutdown() {
-            Err(crate::task::Closed)
+            Err(crate::task_core::Closed)
         } else {
             self.shared.owned.insert(raw)
         };

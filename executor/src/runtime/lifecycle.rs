@@ -63,7 +63,7 @@ use crate::loom::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::loom::thread;
 use crate::runtime::context;
-use crate::task::RawTask;
+use crate::task_core::RawTask;
 use std::time::Instant;
 
 /// The lifecycle flag, in the runtime's shared state.

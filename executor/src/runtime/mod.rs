@@ -9,6 +9,8 @@ mod handle;
 mod lifecycle;
 pub(crate) mod scheduler;
 mod shutdown;
+pub(crate) mod spawn;
+pub(crate) mod timer;
 
 pub use self::builder::Builder;
 pub use self::diagnostics::{RuntimeMetrics, TaskInfo, TaskState, WorkerMetrics};
@@ -20,7 +22,7 @@ use self::scheduler::worker::Worker;
 use self::scheduler::{Config, Shared};
 use crate::loom::sync::Arc;
 use crate::loom::thread;
-use crate::task::JoinHandle;
+use crate::task_core::JoinHandle;
 use std::fmt;
 use std::future::Future;
 use std::io;

@@ -1,9 +1,7 @@
 //! `ShutdownReport`: what a graceful shutdown could not finish.
 
-use crate::task::{Id, RawTask};
+use crate::task_core::{RawTask, TaskInfo};
 use std::fmt;
-use std::panic::Location;
-use std::sync::Arc;
 
 /// What [`Runtime::shutdown_timeout`](super::Runtime::shutdown_timeout)
 /// could not finish before its timeout: tasks still inside a poll (a worker
@@ -22,90 +20,25 @@ pub struct ShutdownReport {
     unfinished: Vec<UnfinishedTask>,
 }
 
-/// A task that was still running when a shutdown timed out.
-#[derive(Debug, Clone)]
-pub struct UnfinishedTask {
-    id: Id,
-    name: Option<Arc<str>>,
-    location: &'static Location<'static>,
-    blocking: bool,
-}
-
-impl UnfinishedTask {
-    /// The task's id.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let rt = magpie::Runtime::new().unwrap();
-    /// let t = rt.spawn_blocking(|| std::thread::sleep(Duration::from_millis(200)));
-    /// std::thread::sleep(Duration::from_millis(20));
-    /// let report = rt.shutdown_timeout(Duration::ZERO);
-    /// assert_eq!(report.unfinished()[0].id(), t.id());
-    /// ```
-    pub fn id(&self) -> Id {
-        self.id
-    }
-
-    /// The task's name, if it has one.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let rt = magpie::Runtime::new().unwrap();
-    /// magpie::task::Builder::new()
-    ///     .name("flush")
-    ///     .spawn_blocking_on(rt.handle(), || std::thread::sleep(Duration::from_millis(200)));
-    /// std::thread::sleep(Duration::from_millis(20));
-    /// let report = rt.shutdown_timeout(Duration::ZERO);
-    /// assert_eq!(report.unfinished()[0].name(), Some("flush"));
-    /// ```
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-
-    /// Where the task was spawned.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let rt = magpie::Runtime::new().unwrap();
-    /// rt.spawn_blocking(|| std::thread::sleep(Duration::from_millis(200)));
-    /// std::thread::sleep(Duration::from_millis(20));
-    /// let report = rt.shutdown_timeout(Duration::ZERO);
-    /// assert!(report.unfinished()[0].location().file().ends_with(".rs"));
-    /// ```
-    pub fn location(&self) -> &'static Location<'static> {
-        self.location
-    }
-
-    /// True for a `spawn_blocking` closure, false for an async task stuck
-    /// in a poll.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let rt = magpie::Runtime::new().unwrap();
-    /// rt.spawn_blocking(|| std::thread::sleep(Duration::from_millis(200)));
-    /// std::thread::sleep(Duration::from_millis(20));
-    /// let report = rt.shutdown_timeout(Duration::ZERO);
-    /// assert!(report.unfinished()[0].is_blocking());
-    /// ```
-    pub fn is_blocking(&self) -> bool {
-        self.blocking
-    }
-}
-
-impl fmt::Display for UnfinishedTask {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = if self.blocking {
-            "blocking task"
-        } else {
-            "task"
-        };
-        write!(f, "{what} {}", self.id)?;
-        if let Some(name) = &self.name {
-            write!(f, " ({name:?})")?;
-        }
-        write!(f, " spawned at {}", self.location)
-    }
-}
+/// A task that was still running when a shutdown timed out: the same
+/// type as [`task::TaskInfo`](crate::task::TaskInfo), one view of a
+/// task's metadata (this name is kept for the shutdown report).
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = magpie::Runtime::new().unwrap();
+/// let t = magpie::task::Builder::new()
+///     .name("flush")
+///     .spawn_blocking_on(rt.handle(), || std::thread::sleep(Duration::from_millis(200)));
+/// std::thread::sleep(Duration::from_millis(20));
+/// let report = rt.shutdown_timeout(Duration::ZERO);
+/// let unfinished: &magpie::runtime::UnfinishedTask = &report.unfinished()[0];
+/// assert_eq!(unfinished.id(), t.id());
+/// assert_eq!(unfinished.name(), Some("flush"));
+/// assert!(unfinished.is_blocking());
+/// assert!(unfinished.location().file().ends_with(".rs"));
+/// ```
+pub type UnfinishedTask = TaskInfo;
 
 impl ShutdownReport {
     /// Builds the report from the tasks that were running when the
@@ -116,16 +49,11 @@ impl ShutdownReport {
         for task in running {
             let header = task.header();
             if !header.state.load().is_complete() {
-                unfinished.push(UnfinishedTask {
-                    id: header.id,
-                    name: header.meta.name.clone(),
-                    location: header.meta.location,
-                    blocking: header.meta.blocking,
-                });
+                unfinished.push(TaskInfo::of(header));
             }
             task.drop_reference();
         }
-        unfinished.sort_by_key(|t| t.id);
+        unfinished.sort_by_key(|t| t.id());
         ShutdownReport { unfinished }
     }
 

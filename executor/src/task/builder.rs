@@ -1,7 +1,8 @@
 //! `task::Builder`: spawning with a name (asyncio's `create_task(coro, name=..)`).
 
-use super::{JoinHandle, TaskMeta};
+use crate::runtime::spawn::spawn_on_handle;
 use crate::runtime::{Handle, SpawnError, context};
+use crate::task_core::{JoinHandle, TaskMeta};
 use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
@@ -73,7 +74,7 @@ impl Builder {
     {
         let meta = self.meta(Location::caller());
         context::with_handle(|handle| match handle {
-            Some(handle) => super::spawn_on_handle(handle, future, meta),
+            Some(handle) => spawn_on_handle(handle, future, meta),
             None => panic!("task::Builder::spawn: {}", SpawnError::NoRuntime),
         })
     }
@@ -113,7 +114,7 @@ impl Builder {
         F::Output: Send + 'static,
     {
         let meta = self.meta(Location::caller());
-        super::spawn_on_handle(handle, future, meta)
+        spawn_on_handle(handle, future, meta)
     }
 
     /// Runs a named blocking closure on the current runtime's blocking

@@ -29,10 +29,8 @@
 //! only shut down by the set's drop, both on the set's thread; the handle
 //! is `!Send` when the output is.
 
-use super::raw::{Header, Notified, RawTask, Schedule};
-use super::{Id, JoinHandle, TaskMeta};
 use crate::loom::sync::Mutex;
-use crate::task::OwnedTasks;
+use crate::task_core::{Header, Id, JoinHandle, Notified, OwnedTasks, RawTask, Schedule, TaskMeta};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
@@ -171,14 +169,14 @@ impl LocalSet {
             .spawn(future, TaskMeta::new(None, Location::caller()))
     }
 
-    /// Runs `future` on `rt`'s [`block_on`](crate::Runtime::block_on)
+    /// Runs `future` on `rt`'s [`block_on`](crate::runtime::Runtime::block_on)
     /// with this set driven alongside it; returns when `future` does.
     /// Tasks still unfinished then stay in the set for its next run (or
     /// are dropped with it).
     ///
     /// # Panics
     ///
-    /// As [`Runtime::block_on`](crate::Runtime::block_on): on a worker
+    /// As [`Runtime::block_on`](crate::runtime::Runtime::block_on): on a worker
     /// thread.
     ///
     /// ```
@@ -193,7 +191,7 @@ impl LocalSet {
     /// assert_eq!(len, 5);
     /// ```
     #[track_caller]
-    pub fn block_on<F: Future>(&self, rt: &crate::Runtime, future: F) -> F::Output {
+    pub fn block_on<F: Future>(&self, rt: &crate::runtime::Runtime, future: F) -> F::Output {
         rt.block_on(self.run_until(future))
     }
 
@@ -465,7 +463,10 @@ mod tests {
     /// leaked.
     #[test]
     fn dropping_the_set_and_the_handles_frees_every_task() {
-        let rt = crate::Runtime::builder().worker_threads(1).build().unwrap();
+        let rt = crate::runtime::Runtime::builder()
+            .worker_threads(1)
+            .build()
+            .unwrap();
         let local = LocalSet::new();
         let shared = local.scheduler.0.clone();
         let done = local.spawn_local(async { Rc::new(1) });

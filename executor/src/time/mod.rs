@@ -20,13 +20,10 @@
 //! `Runtime::block_on`); they panic with an explanation otherwise, and
 //! after their runtime shut down.
 
-mod driver;
 mod interval;
 mod sleep;
 mod timeout;
-mod wheel;
 
-pub(crate) use self::driver::{Driver, Kick};
 pub use self::interval::{Interval, MissedTickBehavior, interval, interval_at};
 pub use self::sleep::Sleep;
 pub use self::timeout::{Elapsed, Timeout, timeout, timeout_at};
@@ -78,10 +75,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(deadline)
 }
 
-/// The current instant for relative deadlines: `Instant::now()`, except
-/// under loom, where time is the model's virtual clock, in and outside a
-/// runtime (real time would make a model's executions differ, which loom
-/// rejects, and would not move while the virtual clock jumps).
+/// The current instant for relative deadlines (see `runtime::timer::now`).
 pub(crate) fn now() -> Instant {
-    driver::now()
+    crate::runtime::timer::now()
 }

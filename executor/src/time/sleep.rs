@@ -1,6 +1,6 @@
 //! `Sleep`: the future behind `sleep` and `sleep_until`.
 
-use super::wheel::Key;
+use crate::runtime::timer::Key;
 use crate::runtime::{Handle, context};
 use std::fmt;
 use std::future::Future;

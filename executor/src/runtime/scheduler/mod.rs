@@ -28,8 +28,8 @@ use crate::runtime::blocking::{BlockingConfig, BlockingPool};
 use crate::runtime::context;
 use crate::runtime::diagnostics::{self, DebugConfig};
 use crate::runtime::lifecycle::{self, Lifecycle};
-use crate::task::{Header, Notified, OwnedTasks, RawTask, Schedule};
-use crate::time;
+use crate::runtime::timer;
+use crate::task_core::{Header, Notified, OwnedTasks, RawTask, Schedule};
 
 /// Scheduler settings fixed at build time.
 pub(crate) struct Config {
@@ -57,7 +57,7 @@ pub(crate) struct Shared {
     pub(crate) owned: OwnedTasks,
     pub(crate) config: Config,
     pub(crate) monitor: Monitor,
-    pub(crate) time: time::Driver,
+    pub(crate) time: timer::Driver,
     pub(crate) blocking: BlockingPool,
     /// When the runtime was built (metrics' uptime and busy time).
     pub(crate) started: std::time::Instant,
@@ -92,9 +92,9 @@ impl Shared {
             owned: OwnedTasks::new(shards),
             config,
             monitor: Monitor::new(),
-            time: time::Driver::new(),
+            time: timer::Driver::new(),
             blocking: BlockingPool::new(blocking),
-            started: crate::time::now(),
+            started: timer::now(),
             coarse_clock: CachePadded::new(std::sync::atomic::AtomicU64::new(0)),
             lifecycle: Lifecycle::new(),
         });
@@ -149,14 +149,14 @@ impl Shared {
 
     /// Wakes whoever must take account of a new, earlier timer deadline
     /// (see `time::driver`).
-    pub(crate) fn kick_timer(&self, kick: time::Kick) {
+    pub(crate) fn kick_timer(&self, kick: timer::Kick) {
         match kick {
-            time::Kick::Nobody => {}
-            time::Kick::Worker(index) => self.remotes[index].parker.unpark(),
+            timer::Kick::Nobody => {}
+            timer::Kick::Worker(index) => self.remotes[index].parker.unpark(),
             // Under loom there is no monitor: wake a parked worker, which
             // finds nothing to run and arms itself for the deadline.
-            time::Kick::Fallback if crate::loom::IS_LOOM => self.notify_parked(),
-            time::Kick::Fallback => self.monitor.parker.unpark(),
+            timer::Kick::Fallback if crate::loom::IS_LOOM => self.notify_parked(),
+            timer::Kick::Fallback => self.monitor.parker.unpark(),
         }
     }
 

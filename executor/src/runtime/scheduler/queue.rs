@@ -19,7 +19,7 @@
 //! queues are linearizable. crossbeam-deque's own lock-free algorithm is not
 //! model-checked here; it has its own test suite and years of use.
 
-use crate::task::Notified;
+use crate::task_core::Notified;
 
 /// The result of a steal attempt.
 pub(crate) enum Stolen {
@@ -31,7 +31,7 @@ pub(crate) enum Stolen {
 #[cfg(not(loom))]
 mod imp {
     use super::Stolen;
-    use crate::task::Notified;
+    use crate::task_core::Notified;
     use crossbeam_deque as cb;
 
     fn convert(steal: cb::Steal<Notified>) -> Stolen {
@@ -122,7 +122,7 @@ mod imp {
     use super::Stolen;
     use crate::loom::sync::atomic::{AtomicUsize, Ordering};
     use crate::loom::sync::{Arc, Mutex};
-    use crate::task::Notified;
+    use crate::task_core::Notified;
     use std::collections::VecDeque;
 
     /// A linearizable queue for loom: contents under a lock, plus a length

@@ -78,7 +78,7 @@ use crate::loom::IS_LOOM;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicPtr, Ordering};
 use crate::runtime::context;
-use crate::task::{Header, Notified, RawTask};
+use crate::task_core::{Header, Notified, RawTask};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -459,7 +459,7 @@ impl Worker {
         core.is_searching = false;
         let stats = &self.remote().stats;
         WorkerStats::add(&stats.parks, 1);
-        let parked_at = crate::time::now();
+        let parked_at = crate::runtime::timer::now();
         let since_start = parked_at.saturating_duration_since(shared.started);
         stats.parked_since.store(
             u64::try_from(since_start.as_nanos()).unwrap_or(u64::MAX - 1) + 1,
@@ -467,7 +467,7 @@ impl Worker {
         );
         self.sleep(core);
         stats.parked_since.store(0, Relaxed);
-        let now = crate::time::now();
+        let now = crate::runtime::timer::now();
         shared.advance_coarse_clock(now);
         let slept =
             u64::try_from(now.saturating_duration_since(parked_at).as_nanos()).unwrap_or(u64::MAX);

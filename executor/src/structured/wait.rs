@@ -1,7 +1,7 @@
 //! `wait`: asyncio's `wait(tasks, return_when=.., timeout=..)`.
 
-use super::JoinHandle;
 use super::completions::Completions;
+use crate::task_core::JoinHandle;
 use crate::time::{Duration, Sleep};
 use std::fmt;
 use std::future::Future;

@@ -2,16 +2,17 @@
 
 use super::completions::Completions;
 use super::gather::TaskError;
-use super::{CancelHandle, Id, JoinHandle, TaskMeta};
 use crate::loom::sync::Mutex;
 use crate::runtime::{SpawnError, context};
+use crate::task_core::{CancelHandle, Id, JoinHandle, TaskMeta};
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 /// A set of child tasks that succeed or fail together: asyncio's
 /// `TaskGroup`.
@@ -359,28 +360,22 @@ impl<T, E> Future for GroupJoin<T, E> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        loop {
-            match this.set.poll_next(cx) {
-                Poll::Ready(Some(index)) => {
-                    let mut handle = this.set.take(index).expect("reported once");
-                    let outcome = handle.take_finished();
-                    match TaskError::from_outcome(&handle, outcome) {
-                        Ok(value) => this.values[index] = Some(value),
-                        Err(err) if err.is_cancelled() => {
-                            // The child's done callback ran before its
-                            // output was handed off: its verdict is in.
-                            let state = this.group.inner.state.lock();
-                            if !state.cancelled_from_outside.contains(&err.id()) {
-                                this.cancelled += 1;
-                            }
+        let ControlFlow::<Infallible>::Continue(()) =
+            ready!(this.set.poll_outcomes(cx, |index, handle, outcome| {
+                match TaskError::from_outcome(handle, outcome) {
+                    Ok(value) => this.values[index] = Some(value),
+                    Err(err) if err.is_cancelled() => {
+                        // The child's done callback ran before its
+                        // output was handed off: its verdict is in.
+                        let state = this.group.inner.state.lock();
+                        if !state.cancelled_from_outside.contains(&err.id()) {
+                            this.cancelled += 1;
                         }
-                        Err(err) => this.errors.push((index, err)),
                     }
+                    Err(err) => this.errors.push((index, err)),
                 }
-                Poll::Ready(None) => break,
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+                ControlFlow::Continue(())
+            }));
         if this.errors.is_empty() && this.cancelled == 0 {
             let values = std::mem::take(&mut this.values);
             // `None`: a child cancelled from outside.

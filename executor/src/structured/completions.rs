@@ -5,10 +5,11 @@
 //! a ready list and wakes the waiting task, so every wake-up polls only the
 //! handles that finished: waiting on `n` tasks costs O(n) in all, not O(n²).
 
-use super::JoinHandle;
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::task_core::{JoinError, JoinHandle};
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -128,6 +129,33 @@ impl<T> Completions<T> {
                 return Poll::Pending;
             }
             self.local.extend(batch);
+        }
+    }
+
+    /// Takes each handle out of the set as it finishes and hands its
+    /// outcome to `each` (with its index, and the handle for its id and
+    /// name), until every handle finished (`Ready(Continue)`) or `each`
+    /// breaks (`Ready(Break)`; the handles not finished stay in the set).
+    /// The loop of `gather`, `gather_fail_fast`, `try_gather` and
+    /// `TaskGroup::join`.
+    #[inline]
+    pub(crate) fn poll_outcomes<B>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut each: impl FnMut(usize, &JoinHandle<T>, Result<T, JoinError>) -> ControlFlow<B>,
+    ) -> Poll<ControlFlow<B>> {
+        loop {
+            match self.poll_next(cx) {
+                Poll::Ready(Some(index)) => {
+                    let mut handle = self.take(index).expect("reported once");
+                    let outcome = handle.take_finished();
+                    if let ControlFlow::Break(b) = each(index, &handle, outcome) {
+                        return Poll::Ready(ControlFlow::Break(b));
+                    }
+                }
+                Poll::Ready(None) => return Poll::Ready(ControlFlow::Continue(())),
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 

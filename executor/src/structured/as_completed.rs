@@ -1,7 +1,7 @@
 //! `as_completed`: asyncio's `for aw in as_completed(tasks)`.
 
 use super::completions::Completions;
-use super::{JoinError, JoinHandle};
+use crate::task_core::{JoinError, JoinHandle};
 use futures_core::Stream;
 use std::fmt;
 use std::future::poll_fn;

@@ -2,12 +2,14 @@
 //! `gather(*aws, return_exceptions=..)`.
 
 use super::completions::Completions;
-use super::{Id, JoinError, JoinHandle};
+use crate::task_core::{Id, JoinError, JoinHandle};
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 /// Waits for every task and returns every outcome, in the order the handles
 /// were given: asyncio's `await gather(*tasks, return_exceptions=True)`.
@@ -52,24 +54,18 @@ impl<T> Future for Gather<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        loop {
-            match this.set.poll_next(cx) {
-                Poll::Ready(Some(index)) => {
-                    let mut handle = this.set.take(index).expect("reported once");
-                    this.results[index] = Some(handle.take_finished());
-                }
-                Poll::Ready(None) => {
-                    let results = std::mem::take(&mut this.results);
-                    return Poll::Ready(
-                        results
-                            .into_iter()
-                            .map(|r| r.expect("every task finished"))
-                            .collect(),
-                    );
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        let ControlFlow::<Infallible>::Continue(()) =
+            ready!(this.set.poll_outcomes(cx, |index, _, outcome| {
+                this.results[index] = Some(outcome);
+                ControlFlow::Continue(())
+            }));
+        let results = std::mem::take(&mut this.results);
+        Poll::Ready(
+            results
+                .into_iter()
+                .map(|r| r.expect("every task finished"))
+                .collect(),
+        )
     }
 }
 
@@ -119,74 +115,30 @@ pub fn try_gather<T, E, I>(handles: I) -> TryGather<T, E>
 where
     I: IntoIterator<Item = JoinHandle<Result<T, E>>>,
 {
-    let set = Completions::new(handles);
-    let results = (0..set.len()).map(|_| None).collect();
-    TryGather { set, results }
+    TryGather {
+        inner: FailFast::new(handles),
+    }
 }
 
 /// The future returned by [`try_gather`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct TryGather<T, E> {
-    set: Completions<Result<T, E>>,
-    results: Vec<Option<T>>,
-}
-
-impl<T, E> TryGather<T, E> {
-    fn cancel_rest(&mut self) {
-        for (_, handle) in self.set.handles() {
-            handle.cancel();
-        }
-    }
+    inner: FailFast<Result<T, E>, T>,
 }
 
 impl<T, E> Future for TryGather<T, E> {
     type Output = Result<Vec<T>, TaskError<E>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        loop {
-            match this.set.poll_next(cx) {
-                Poll::Ready(Some(index)) => {
-                    let mut handle = this.set.take(index).expect("reported once");
-                    let outcome = handle.take_finished();
-                    match TaskError::from_outcome(&handle, outcome) {
-                        Ok(value) => this.results[index] = Some(value),
-                        Err(err) => {
-                            this.cancel_rest();
-                            // Leave nothing to cancel again on drop.
-                            drop(this.set.take_all());
-                            return Poll::Ready(Err(err));
-                        }
-                    }
-                }
-                Poll::Ready(None) => {
-                    let results = std::mem::take(&mut this.results);
-                    return Poll::Ready(Ok(results
-                        .into_iter()
-                        .map(|r| r.expect("every task succeeded"))
-                        .collect()));
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        self.inner.poll(cx, TaskError::from_outcome)
     }
 }
-
-impl<T, E> Drop for TryGather<T, E> {
-    fn drop(&mut self) {
-        self.cancel_rest();
-    }
-}
-
-// Nothing in it is pinned: the outputs are plain values, the handles and
-// the sleep are `Unpin`.
-impl<T, E> Unpin for TryGather<T, E> {}
 
 impl<T, E> fmt::Debug for TryGather<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TryGather")
-            .field("tasks", &self.set.len())
-            .field("pending", &self.set.pending())
+            .field("tasks", &self.inner.set.len())
+            .field("pending", &self.inner.set.pending())
             .finish()
     }
 }
@@ -226,73 +178,30 @@ pub fn gather_fail_fast<T, I>(handles: I) -> GatherFailFast<T>
 where
     I: IntoIterator<Item = JoinHandle<T>>,
 {
-    let set = Completions::new(handles);
-    let results = (0..set.len()).map(|_| None).collect();
-    GatherFailFast { set, results }
+    GatherFailFast {
+        inner: FailFast::new(handles),
+    }
 }
 
 /// The future returned by [`gather_fail_fast`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct GatherFailFast<T> {
-    set: Completions<T>,
-    results: Vec<Option<T>>,
-}
-
-impl<T> GatherFailFast<T> {
-    fn cancel_rest(&mut self) {
-        for (_, handle) in self.set.handles() {
-            handle.cancel();
-        }
-    }
+    inner: FailFast<T, T>,
 }
 
 impl<T> Future for GatherFailFast<T> {
     type Output = Result<Vec<T>, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        loop {
-            match this.set.poll_next(cx) {
-                Poll::Ready(Some(index)) => {
-                    let mut handle = this.set.take(index).expect("reported once");
-                    match handle.take_finished() {
-                        Ok(value) => this.results[index] = Some(value),
-                        Err(err) => {
-                            this.cancel_rest();
-                            // Leave nothing to cancel again on drop.
-                            drop(this.set.take_all());
-                            return Poll::Ready(Err(err));
-                        }
-                    }
-                }
-                Poll::Ready(None) => {
-                    let results = std::mem::take(&mut this.results);
-                    return Poll::Ready(Ok(results
-                        .into_iter()
-                        .map(|r| r.expect("every task succeeded"))
-                        .collect()));
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        self.inner.poll(cx, |_, outcome| outcome)
     }
 }
-
-impl<T> Drop for GatherFailFast<T> {
-    fn drop(&mut self) {
-        self.cancel_rest();
-    }
-}
-
-// Nothing in it is pinned: the outputs are plain values, the handles are
-// `Unpin`.
-impl<T> Unpin for GatherFailFast<T> {}
 
 impl<T> fmt::Debug for GatherFailFast<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GatherFailFast")
-            .field("tasks", &self.set.len())
-            .field("pending", &self.set.pending())
+            .field("tasks", &self.inner.set.len())
+            .field("pending", &self.inner.set.pending())
             .finish()
     }
 }
@@ -509,3 +418,69 @@ impl<E: std::error::Error + 'static> std::error::Error for TaskError<E> {
         }
     }
 }
+
+/// What [`GatherFailFast`] and [`TryGather`] share: the outputs in handle
+/// order until the first failure, which cancels the tasks still running.
+/// Dropping it before it completes cancels them too.
+struct FailFast<O, T> {
+    set: Completions<O>,
+    results: Vec<Option<T>>,
+}
+
+impl<O, T> FailFast<O, T> {
+    fn new(handles: impl IntoIterator<Item = JoinHandle<O>>) -> FailFast<O, T> {
+        let set = Completions::new(handles);
+        let results = (0..set.len()).map(|_| None).collect();
+        FailFast { set, results }
+    }
+
+    /// `split` tells a task's value from its failure.
+    #[inline]
+    fn poll<Err>(
+        &mut self,
+        cx: &mut Context<'_>,
+        split: impl Fn(&JoinHandle<O>, Result<O, JoinError>) -> Result<T, Err>,
+    ) -> Poll<Result<Vec<T>, Err>> {
+        let results = &mut self.results;
+        let flow = ready!(self.set.poll_outcomes(cx, |index, handle, outcome| {
+            match split(handle, outcome) {
+                Ok(value) => {
+                    results[index] = Some(value);
+                    ControlFlow::Continue(())
+                }
+                Err(err) => ControlFlow::Break(err),
+            }
+        }));
+        match flow {
+            ControlFlow::Continue(()) => {
+                let results = std::mem::take(&mut self.results);
+                Poll::Ready(Ok(results
+                    .into_iter()
+                    .map(|r| r.expect("every task succeeded"))
+                    .collect()))
+            }
+            ControlFlow::Break(err) => {
+                self.cancel_rest();
+                // Leave nothing to cancel again on drop.
+                drop(self.set.take_all());
+                Poll::Ready(Err(err))
+            }
+        }
+    }
+
+    fn cancel_rest(&self) {
+        for (_, handle) in self.set.handles() {
+            handle.cancel();
+        }
+    }
+}
+
+impl<O, T> Drop for FailFast<O, T> {
+    fn drop(&mut self) {
+        self.cancel_rest();
+    }
+}
+
+// Nothing in it is pinned: the outputs are plain values, the handles are
+// `Unpin`.
+impl<O, T> Unpin for FailFast<O, T> {}

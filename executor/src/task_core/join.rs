@@ -1,6 +1,6 @@
 //! `JoinHandle`: asyncio's `Task` object, seen from the spawner.
 
-use super::raw::{DoneCallback, RawTask};
+use super::{DoneCallback, RawTask};
 use super::{Id, JoinError};
 use magpie_sync::coop;
 use std::fmt;

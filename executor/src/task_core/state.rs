@@ -28,21 +28,14 @@
 //! * The **join waker** slot belongs to the `JoinHandle` while `JOIN_WAKER`
 //!   is clear; while it is set the runtime may read it (to wake the joiner,
 //!   right after the hand off) and the handle must not write it.
-//! * The **done callbacks** (`JoinHandle::on_done`, through `&JoinHandle`)
-//!   live in a queue under their own lock (see `raw::Callbacks`), which
-//!   orders the callers of `on_done` among themselves. `DONE_CALLBACKS` is
-//!   set, under that lock and only before `COMPLETE`, when the queue gets
-//!   its first callback; it is never cleared before `COMPLETE`. The party
-//!   that sets `COMPLETE` while it is set runs the queue (callbacks added
-//!   meanwhile included) and clears the bit under the lock (the hand off).
-//!   If the task completes while the bit is clear, the output is handed off
-//!   at `COMPLETE`, and a caller of `on_done` then runs the callbacks
-//!   itself, reading the output the handle it borrows holds.
+//! * The **done callbacks** (`JoinHandle::on_done`) are run by the party
+//!   that completes the task while `DONE_CALLBACKS` is set, before the
+//!   output is handed off; their protocol is written in `callbacks.rs`.
 //!
 //! # The reference count
 //!
 //! One reference for each: the `JoinHandle`, every `Waker`, every run-queue
-//! entry (a [`Notified`](super::raw::Notified)), and the runtime's list of
+//! entry (a [`Notified`](super::Notified)), and the runtime's list of
 //! owned tasks. The allocation is freed when the count reaches zero.
 
 use crate::loom::sync::atomic::AtomicUsize;

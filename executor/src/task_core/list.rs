@@ -12,7 +12,7 @@
 //! concurrent insert either lands before the close, and is then drained, or
 //! sees the shard closed and is refused: no task slips in after the drain.
 
-use super::raw::{Header, RawTask};
+use super::{Header, RawTask};
 use crate::loom::CachePadded;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::Mutex;
