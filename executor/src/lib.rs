@@ -55,6 +55,8 @@ pub mod time;
 
 pub use magpie_macros::{main, test};
 pub use magpie_sync as sync;
+#[cfg(not(loom))]
+pub use runtime::sim;
 pub use runtime::{Builder, Handle, Runtime, ShutdownReport, SpawnError, run};
 pub use task::{
     JoinHandle, TaskGroup, WaitFor, as_completed, gather, gather_fail_fast, spawn, try_gather,

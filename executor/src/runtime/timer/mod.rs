@@ -6,9 +6,11 @@
 //! `crate::time`, and reach the driver through the runtime's `Handle`.
 
 mod driver;
+mod owner;
 mod wheel;
 
 pub(crate) use self::driver::{Driver, Kick};
+pub(crate) use self::owner::TimerOwner;
 pub(crate) use self::wheel::Key;
 
 /// The current instant for relative deadlines: `Instant::now()`, except
