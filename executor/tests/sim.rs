@@ -6,7 +6,7 @@
 
 mod support;
 
-use magpie::sim::{Builder, Explore, Failure, Sim};
+use magpie::sim::{Builder, Explore, Failure, Scheduler, Sim};
 use magpie::sync::{Event, Lock, Queue, Semaphore};
 use magpie::task::{self, JoinError};
 use magpie::time::{self, Duration};
@@ -141,6 +141,35 @@ fn timers_fire_in_deadline_order_and_interval_ticks_in_virtual_time() {
         Arc::try_unwrap(order).unwrap().into_inner().unwrap()
     });
     assert_eq!(order, [10, 20, 30]);
+}
+
+#[test]
+fn the_seed_orders_timers_due_at_the_same_instant() {
+    // One worker, and the main future waiting: the woken tasks run in the
+    // order their timers were woken in.
+    let order = |seed| {
+        let sim = Builder::new().seed(seed).workers(1).build();
+        sim.block_on(async {
+            let order = Arc::new(Mutex::new(Vec::new()));
+            let tasks: Vec<_> = (0..3)
+                .map(|i| {
+                    let order = order.clone();
+                    magpie::spawn(async move {
+                        time::sleep(Duration::from_secs(1)).await;
+                        order.lock().unwrap().push(i);
+                    })
+                })
+                .collect();
+            magpie::gather(tasks).await;
+            Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+        })
+    };
+    let orders: BTreeSet<Vec<i32>> = (0..32).map(order).collect();
+    assert!(
+        orders.len() > 1,
+        "the same order for every seed: {orders:?}"
+    );
+    assert_eq!(order(3), order(3));
 }
 
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -422,8 +451,19 @@ fn magpie_seed_replays_one_seed() {
 
 #[test]
 fn primitives_and_structured_concurrency_work_inside() {
-    for seed in 0..20 {
-        let sim = Builder::new().seed(seed).workers(3).build();
+    let schedulers = [
+        Scheduler::Random,
+        Scheduler::Pct {
+            depth: 3,
+            steps: 200,
+        },
+    ];
+    for (seed, scheduler) in (0..20).flat_map(|seed| schedulers.map(|s| (seed, s))) {
+        let sim = Builder::new()
+            .seed(seed)
+            .workers(3)
+            .scheduler(scheduler)
+            .build();
         sim.block_on(async {
             // Semaphore: at most 2 inside at once.
             let sem = Arc::new(Semaphore::new(2));
@@ -444,7 +484,9 @@ fn primitives_and_structured_concurrency_work_inside() {
             for r in magpie::gather(tasks).await {
                 r.unwrap();
             }
-            assert_eq!(most.load(SeqCst), 2);
+            // Never more than 2 (under PCT, the highest-priority holder
+            // may well finish before anyone else gets in).
+            assert!((1..=2).contains(&most.load(SeqCst)));
 
             // Queue: a bounded producer/consumer keeps every item, in order.
             let queue = Arc::new(Queue::bounded(2).unwrap());
@@ -513,8 +555,54 @@ fn primitives_and_structured_concurrency_work_inside() {
             assert!(sleeper.await.unwrap_err().is_cancelled());
             assert!(seen.load(SeqCst));
         });
-        assert!(sim.is_empty(), "seed {seed}");
+        assert!(sim.is_empty(), "seed {seed}, {scheduler:?}");
     }
+}
+
+#[test]
+fn pct_is_deterministic_and_finds_a_depth_two_bug_that_depth_one_cannot() {
+    let pct = |depth| Scheduler::Pct { depth, steps: 20 };
+    for seed in 0..10 {
+        let trace = |seed| {
+            let sim = Builder::new().seed(seed).scheduler(pct(3)).build();
+            sim.block_on(busy_program());
+            sim.trace()
+        };
+        assert_eq!(trace(seed), trace(seed));
+    }
+    // Depth 1 (no priority change): the higher-priority task checks,
+    // yields, and is still the highest: it always finishes its claim
+    // before the other task checks.
+    let runs = Explore::new()
+        .seeds(200)
+        .first_seed(0)
+        .scheduler(pct(1))
+        .check(check_then_act);
+    if std::env::var_os(magpie::sim::SEED_VAR).is_none() {
+        assert_eq!(runs, Ok(200));
+    }
+    // Depth 2: one change point, right after a check, exposes it.
+    let failure = Explore::new()
+        .scheduler(pct(2))
+        .check(check_then_act)
+        .unwrap_err();
+    assert!(
+        failure.message().contains("both tasks claimed"),
+        "{failure}"
+    );
+    let replay = Explore::new()
+        .first_seed(failure.seed())
+        .seeds(1)
+        .scheduler(pct(2))
+        .check(check_then_act)
+        .unwrap_err();
+    assert_eq!(replay.message(), failure.message());
+    // And the lost wakeup, as a deadlock.
+    let failure = Explore::new()
+        .scheduler(pct(2))
+        .check(lost_wakeup)
+        .unwrap_err();
+    assert!(failure.message().contains("deadlock"), "{failure}");
 }
 
 /// A future that counts its drops and never completes.

@@ -1,7 +1,7 @@
 //! Exploration: one test, many seeds, the first failure reported with the
 //! command that replays it.
 
-use super::{Builder, DEFAULT_MAX_STEPS};
+use super::{Builder, DEFAULT_MAX_STEPS, Scheduler};
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -193,6 +193,20 @@ impl Explore {
     /// ```
     pub fn max_steps(mut self, max_steps: u64) -> Explore {
         self.builder = self.builder.max_steps(max_steps);
+        self
+    }
+
+    /// The scheduling strategy of every run (see [`Scheduler`]).
+    ///
+    /// ```
+    /// use magpie::sim::{Explore, Scheduler};
+    /// Explore::new()
+    ///     .scheduler(Scheduler::Pct { depth: 2, steps: 10 })
+    ///     .seeds(20)
+    ///     .run(|| async { magpie::spawn(async {}).await.unwrap() });
+    /// ```
+    pub fn scheduler(mut self, scheduler: Scheduler) -> Explore {
+        self.builder = self.builder.scheduler(scheduler);
         self
     }
 

@@ -81,6 +81,44 @@ pub(crate) struct Config {
     pub(crate) seed: u64,
     pub(crate) workers: usize,
     pub(crate) max_steps: u64,
+    pub(crate) scheduler: Scheduler,
+}
+
+/// How a [`Sim`] picks what runs next.
+///
+/// ```
+/// use magpie::sim::{Builder, Scheduler};
+/// let sim = Builder::new()
+///     .scheduler(Scheduler::Pct { depth: 3, steps: 100 })
+///     .build();
+/// assert_eq!(sim.block_on(async { magpie::spawn(async { 5 }).await.unwrap() }), 5);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scheduler {
+    /// The default: the runtime's own rules (LIFO slot, deque, injector,
+    /// stealing) on simulated workers, with the seed choosing which worker
+    /// takes a turn, where a wake goes, which victim is robbed and the
+    /// order of simultaneous timers.
+    #[default]
+    Random,
+    /// Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010):
+    /// every task (and the main future) gets a random priority when it is
+    /// spawned, the highest-priority runnable one always runs, and at
+    /// `depth - 1` random steps among the first `steps` the running task's
+    /// priority drops below all others. A bug that needs `depth` ordering
+    /// constraints among `n` tasks is found by one run with probability at
+    /// least `1 / (n * steps^(depth - 1))`, so few seeds find shallow bugs.
+    /// Worker queues still hold the entries, but not their order: PCT
+    /// looks at every queued entry. Take `steps` from the
+    /// [`Sim::steps`] of a passing run.
+    Pct {
+        /// The bug depth searched for: 1 means no priority change.
+        depth: u32,
+        /// The expected length of a run, in steps: change points are drawn
+        /// among the first `steps` steps.
+        steps: u64,
+    },
 }
 
 /// Configures a [`Sim`].
@@ -111,6 +149,7 @@ impl Builder {
                 seed: 0,
                 workers: 2,
                 max_steps: DEFAULT_MAX_STEPS,
+                scheduler: Scheduler::Random,
             },
         }
     }
@@ -165,6 +204,21 @@ impl Builder {
     /// ```
     pub fn max_steps(mut self, max_steps: u64) -> Builder {
         self.config.max_steps = max_steps;
+        self
+    }
+
+    /// The scheduling strategy (default [`Scheduler::Random`]).
+    ///
+    /// ```
+    /// use magpie::sim::{Builder, Scheduler};
+    /// let sim = Builder::new().seed(4).scheduler(Scheduler::Pct { depth: 2, steps: 20 }).build();
+    /// sim.block_on(async {
+    ///     let a = magpie::spawn(async { magpie::task::yield_now().await });
+    ///     a.await.unwrap();
+    /// });
+    /// ```
+    pub fn scheduler(mut self, scheduler: Scheduler) -> Builder {
+        self.config.scheduler = scheduler;
         self
     }
 

@@ -33,7 +33,7 @@
 //! process): tasks are numbered in spawn order within the sim. Fired timers
 //! are shuffled by the seed before they are woken (timer ties).
 
-use super::Config;
+use super::{Config, Scheduler};
 use crate::loom::sync::Mutex;
 use crate::runtime::blocking::BlockingTask;
 use crate::runtime::timer::Driver;
@@ -92,6 +92,23 @@ struct WorkerQueues {
 struct Numbered {
     number: u64,
     runs: u64,
+    /// PCT only: the task's priority (higher runs first).
+    priority: u64,
+}
+
+/// PCT's state: the remaining priority change points (steps, ascending)
+/// and the priority the next change gives.
+struct Pct {
+    change_points: VecDeque<u64>,
+    next_low: u64,
+}
+
+/// What runs at a step.
+enum Choice {
+    Main,
+    /// A task, taken from the queues by `worker`'s rules (random
+    /// scheduler) or as the highest priority (PCT, on worker 0's behalf).
+    Task(usize, Notified),
 }
 
 struct State {
@@ -105,6 +122,9 @@ struct State {
     numbers: HashMap<Id, Numbered>,
     next_number: u64,
     main_polls: u64,
+    /// PCT only: the main future's priority.
+    main_priority: u64,
+    pct: Option<Pct>,
     steps: u64,
     trace: Vec<(u64, u64)>,
     /// Scratch for the candidates of a step (reused: no allocation per
@@ -142,6 +162,93 @@ impl State {
         };
         self.candidates = candidates;
         pick
+    }
+
+    /// What runs next, by the configured scheduler; `None` if nothing can.
+    fn choose(&mut self, main_woken: bool) -> Option<Choice> {
+        if self.pct.is_some() {
+            return self.choose_pct(main_woken);
+        }
+        match self.pick(main_woken)? {
+            MAIN => Some(Choice::Main),
+            w => Some(Choice::Task(w, self.next_task(w))),
+        }
+    }
+
+    /// A fresh initial priority: random, above every priority a change
+    /// point gives (those are below `u32::MAX`).
+    fn initial_priority(&mut self) -> u64 {
+        (self.rng.next_u64() >> 1) | (1 << 62)
+    }
+
+    fn priority_of(&self, task: &Notified) -> u64 {
+        self.numbers
+            .get(&task.header().id)
+            .map_or(0, |n| n.priority)
+    }
+
+    /// PCT: the highest-priority runnable entry, wherever it is queued
+    /// (ties: the lower task number, then the first found). The queues
+    /// only hold entries here; which worker queued them does not matter.
+    fn choose_pct(&mut self, main_woken: bool) -> Option<Choice> {
+        #[derive(Clone, Copy)]
+        enum At {
+            Main,
+            Lifo(usize),
+            Deque(usize, usize),
+            Injector(usize),
+        }
+        let mut best: Option<(u64, At)> = main_woken.then_some((self.main_priority, At::Main));
+        let mut consider = |priority: u64, at: At| {
+            if best.is_none_or(|(p, _)| priority > p) {
+                best = Some((priority, at));
+            }
+        };
+        for (w, worker) in self.workers.iter().enumerate() {
+            if let Some(task) = &worker.lifo {
+                consider(self.priority_of(task), At::Lifo(w));
+            }
+            for (i, task) in worker.deque.iter().enumerate() {
+                consider(self.priority_of(task), At::Deque(w, i));
+            }
+        }
+        for (i, task) in self.injector.iter().enumerate() {
+            consider(self.priority_of(task), At::Injector(i));
+        }
+        let (_, at) = best?;
+        let task = match at {
+            At::Main => None,
+            At::Lifo(w) => self.workers[w].lifo.take(),
+            At::Deque(w, i) => self.workers[w].deque.remove(i),
+            At::Injector(i) => self.injector.remove(i),
+        };
+        // A change point at this step: the chosen task drops below every
+        // task not yet changed.
+        let step = self.steps + 1;
+        let pct = self.pct.as_mut().expect("PCT scheduler");
+        let lowered = if pct.change_points.front() == Some(&step) {
+            pct.change_points.pop_front();
+            pct.next_low -= 1;
+            Some(pct.next_low)
+        } else {
+            None
+        };
+        match task {
+            None => {
+                if let Some(low) = lowered {
+                    self.main_priority = low;
+                }
+                Some(Choice::Main)
+            }
+            Some(task) => {
+                if let Some(low) = lowered {
+                    if let Some(n) = self.numbers.get_mut(&task.header().id) {
+                        n.priority = low;
+                    }
+                }
+                Some(Choice::Task(0, task))
+            }
+        }
     }
 
     /// The real worker's order: (every 61st turn, the injector), LIFO
@@ -259,21 +366,42 @@ impl SimScheduler {
     pub(super) fn new(config: Config) -> SimScheduler {
         let driver = Driver::new_virtual();
         let start = driver.clock.now();
+        let mut state = State {
+            rng: Rng::new(config.seed),
+            workers: (0..config.workers)
+                .map(|_| WorkerQueues::default())
+                .collect(),
+            injector: VecDeque::new(),
+            polling: None,
+            numbers: HashMap::new(),
+            next_number: 1,
+            main_polls: 0,
+            main_priority: 0,
+            pct: None,
+            steps: 0,
+            trace: Vec::new(),
+            candidates: Vec::new(),
+        };
+        if let Scheduler::Pct { depth, steps } = config.scheduler {
+            // `depth - 1` distinct change points among the first `steps`
+            // steps (fewer if there are not that many steps).
+            let wanted = (depth.saturating_sub(1) as u64).min(steps) as usize;
+            let mut points = Vec::with_capacity(wanted);
+            while points.len() < wanted {
+                let point = 1 + state.rng.next_u64() % steps.max(1);
+                if !points.contains(&point) {
+                    points.push(point);
+                }
+            }
+            points.sort_unstable();
+            state.pct = Some(Pct {
+                change_points: points.into(),
+                next_low: u64::from(depth) + 1,
+            });
+            state.main_priority = state.initial_priority();
+        }
         SimScheduler(Arc::new(Shared {
-            state: Mutex::new(State {
-                rng: Rng::new(config.seed),
-                workers: (0..config.workers)
-                    .map(|_| WorkerQueues::default())
-                    .collect(),
-                injector: VecDeque::new(),
-                polling: None,
-                numbers: HashMap::new(),
-                next_number: 1,
-                main_polls: 0,
-                steps: 0,
-                trace: Vec::new(),
-                candidates: Vec::new(),
-            }),
+            state: Mutex::new(state),
             owned: OwnedTasks::new(1),
             driver,
             start,
@@ -302,7 +430,18 @@ impl SimScheduler {
                     let mut state = self.0.state.lock();
                     let number = state.next_number;
                     state.next_number += 1;
-                    state.numbers.insert(id, Numbered { number, runs: 0 });
+                    let priority = match state.pct {
+                        Some(_) => state.initial_priority(),
+                        None => 0,
+                    };
+                    state.numbers.insert(
+                        id,
+                        Numbered {
+                            number,
+                            runs: 0,
+                            priority,
+                        },
+                    );
                 }
                 raw.schedule();
                 Ok(handle)
@@ -358,9 +497,9 @@ impl SimScheduler {
         let mut future = pin!(future);
         loop {
             let main_woken = main.0.load(Ordering::SeqCst);
-            let pick = shared.state.lock().pick(main_woken);
-            match pick {
-                Some(MAIN) => {
+            let choice = shared.state.lock().choose(main_woken);
+            match choice {
+                Some(Choice::Main) => {
                     main.0.store(false, Ordering::SeqCst);
                     {
                         let mut state = shared.state.lock();
@@ -373,10 +512,9 @@ impl SimScheduler {
                         return out;
                     }
                 }
-                Some(w) => {
-                    let task = {
+                Some(Choice::Task(w, task)) => {
+                    {
                         let mut state = shared.state.lock();
-                        let task = state.next_task(w);
                         state.polling = Some(w);
                         let (number, run) = match state.numbers.get_mut(&task.header().id) {
                             Some(n) => {
@@ -386,8 +524,7 @@ impl SimScheduler {
                             None => (u64::MAX, 0),
                         };
                         state.record(number, run);
-                        task
-                    };
+                    }
                     self.check_steps();
                     let again = task.run();
                     let mut state = shared.state.lock();
