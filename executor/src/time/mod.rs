@@ -17,8 +17,11 @@
 //! once.
 //!
 //! Timers must be polled inside a magpie runtime (in a task, or in
-//! `Runtime::block_on`); they panic with an explanation otherwise, and
-//! after their runtime shut down.
+//! `Runtime::block_on`) or a [`magpie::sim`](crate::sim) simulation, whose
+//! virtual clock jumps to the next deadline when no task can run; they
+//! panic with an explanation otherwise, and after their runtime shut down.
+//! Deadlines are taken from [`now`], which is that virtual clock inside a
+//! simulation.
 
 mod interval;
 mod sleep;

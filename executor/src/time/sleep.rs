@@ -10,7 +10,7 @@ use std::time::Instant;
 /// A future that completes at a deadline: returned by [`sleep`](super::sleep)
 /// and [`sleep_until`](super::sleep_until).
 ///
-/// It registers a timer with the runtime it is first polled on and removes
+/// It registers a timer with the runtime (or simulation) it is first polled on and removes
 /// it when dropped, so an abandoned sleep (a lost `select`, a cancelled
 /// task) costs nothing afterwards. `Sleep` is `Unpin`: it can be kept in a
 /// struct and polled by `&mut` without pinning.

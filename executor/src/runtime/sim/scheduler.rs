@@ -25,6 +25,11 @@
 //! (a yield) goes to its worker's deque's back. Every other wake (a timer
 //! firing, the main future, another OS thread) goes to the injector.
 //!
+//! With [`Scheduler::Pct`](super::Scheduler::Pct) the choice is PCT's
+//! instead: the highest-priority entry queued anywhere (or the main
+//! future) runs, and at the change points drawn from the seed the running
+//! task's priority drops below all others.
+//!
 //! # Determinism
 //!
 //! Every choice reads the sim's own PRNG (splitmix64, seeded by the
