@@ -447,6 +447,36 @@ fn magpie_seed_replays_one_seed() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // A malformed seed is refused with an explanation, not ignored.
+    let out = child("0xnope".to_string());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("MAGPIE_SEED=\"0xnope\" is not a seed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn misuse_panics_with_an_explanation() {
+    let nested = catch_unwind(|| {
+        magpie::sim::run(1, async { magpie::sim::run(2, async {}) });
+    })
+    .map_err(panic_text)
+    .unwrap_err();
+    assert!(
+        nested.contains("nested simulations are not supported"),
+        "{nested}"
+    );
+    let no_workers = catch_unwind(|| Builder::new().workers(0))
+        .map_err(panic_text)
+        .unwrap_err();
+    assert!(no_workers.contains("at least one worker"), "{no_workers}");
+    // Outside a sim (and a runtime), spawning is still refused as before.
+    assert_eq!(
+        magpie::try_spawn(async {}).unwrap_err(),
+        magpie::SpawnError::NoRuntime
+    );
 }
 
 #[test]
