@@ -77,6 +77,28 @@ fn the_same_seed_gives_the_same_trace() {
 }
 
 #[test]
+fn random_u64_replays_with_the_seed_and_leaves_the_schedule_alone() {
+    let run = |seed, draw: bool| {
+        let sim = Builder::new().seed(seed).build();
+        let draws = sim.block_on(async move {
+            let draws: Vec<u64> = if draw {
+                (0..4).map(|_| magpie::sim::random_u64()).collect()
+            } else {
+                Vec::new()
+            };
+            busy_program().await;
+            draws
+        });
+        (draws, sim.trace())
+    };
+    let (draws, trace) = run(12, true);
+    assert_eq!(run(12, true), (draws.clone(), trace.clone()));
+    assert_ne!(run(13, true).0, draws);
+    assert_eq!(run(12, false).1, trace, "drawing changed the schedule");
+    assert_eq!(draws.iter().collect::<BTreeSet<_>>().len(), 4);
+}
+
+#[test]
 fn different_seeds_give_different_schedules() {
     let traces: BTreeSet<_> = (0..32).map(|seed| traced(seed, 2).0).collect();
     // Deterministic: this count is the same on every run.

@@ -397,6 +397,35 @@ pub fn run<F: Future>(seed: u64, future: F) -> F::Output {
     Builder::new().seed(seed).build().block_on(future)
 }
 
+/// A random number for the program's own use: inside a simulation, the
+/// next number of a stream derived from its seed, so that a replay draws
+/// the same numbers (the stream is separate from the schedule's: drawing
+/// does not change which task runs next); elsewhere, a number from the
+/// standard library's randomly keyed hasher, different on every call.
+///
+/// Code meant to run under simulation should take its randomness (backoff
+/// jitter, random choices, generated test data) from here.
+///
+/// ```
+/// let draws = |seed| magpie::sim::run(seed, async {
+///     let jitter = magpie::spawn(async { magpie::sim::random_u64() % 100 });
+///     (magpie::sim::random_u64(), jitter.await.unwrap())
+/// });
+/// assert_eq!(draws(8), draws(8));
+/// assert_ne!(draws(8), draws(9));
+/// ```
+pub fn random_u64() -> u64 {
+    match current() {
+        Some(sim) => sim.random_u64(),
+        None => {
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        }
+    }
+}
+
 /// A simulation's timers, for `Sleep` (see `runtime::timer::TimerOwner`).
 pub(crate) struct SimTimers(SimScheduler);
 

@@ -118,6 +118,9 @@ enum Choice {
 
 struct State {
     rng: Rng,
+    /// The stream `sim::random_u64` draws from: separate from `rng`, so
+    /// that the program's draws do not shift the schedule's choices.
+    user_rng: Rng,
     workers: Vec<WorkerQueues>,
     injector: VecDeque<Notified>,
     /// The worker whose task is running now (wakes from inside its poll go
@@ -373,6 +376,7 @@ impl SimScheduler {
         let start = driver.clock.now();
         let mut state = State {
             rng: Rng::new(config.seed),
+            user_rng: Rng::new(config.seed ^ 0x5EED_0F05_E2D2_A7C3),
             workers: (0..config.workers)
                 .map(|_| WorkerQueues::default())
                 .collect(),
@@ -634,6 +638,11 @@ impl SimScheduler {
             }
         }
         out
+    }
+
+    /// The next number of the program's random stream.
+    pub(super) fn random_u64(&self) -> u64 {
+        self.0.state.lock().user_rng.next_u64()
     }
 
     pub(super) fn elapsed(&self) -> Duration {
