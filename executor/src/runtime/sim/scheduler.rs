@@ -357,6 +357,15 @@ impl Drop for CurrentGuard {
     }
 }
 
+/// Why a run is stopped with a report.
+enum Stuck {
+    /// Nothing can run (the main future is not woken either) and no timer
+    /// is pending.
+    Deadlock,
+    /// More than `max_steps` steps.
+    Livelock,
+}
+
 /// The main future's waker: a flag the loop reads.
 struct MainWake(AtomicBool);
 
@@ -545,7 +554,7 @@ impl SimScheduler {
                 }
                 None => {
                     if !self.advance_time() {
-                        panic!("{}", self.report("deadlock", main_woken));
+                        panic!("{}", self.report(Stuck::Deadlock));
                     }
                 }
             }
@@ -555,7 +564,7 @@ impl SimScheduler {
     fn check_steps(&self) {
         let steps = self.0.state.lock().steps;
         if steps > self.0.config.max_steps {
-            panic!("{}", self.report("livelock", false));
+            panic!("{}", self.report(Stuck::Livelock));
         }
     }
 
@@ -596,7 +605,7 @@ impl SimScheduler {
     }
 
     /// The failure report: what happened, and every unfinished task.
-    fn report(&self, what: &str, main_woken: bool) -> String {
+    fn report(&self, stuck: Stuck) -> String {
         let shared = &*self.0;
         let mut tasks: Vec<(u64, TaskInfo)> = Vec::new();
         let mut infos = Vec::new();
@@ -613,12 +622,15 @@ impl SimScheduler {
         tasks.sort_by_key(|(number, _)| *number);
         let (steps, seed) = (shared.state.lock().steps, shared.config.seed);
         let mut out = String::new();
-        let why = match what {
-            "deadlock" => format!(
-                "the main future is {}, no task can run and no timer is pending",
-                if main_woken { "woken" } else { "waiting" }
+        let (what, why) = match stuck {
+            Stuck::Deadlock => (
+                "deadlock",
+                "the main future is waiting, no task can run and no timer is pending".to_string(),
             ),
-            _ => format!("more than {} steps (`max_steps`)", shared.config.max_steps),
+            Stuck::Livelock => (
+                "livelock",
+                format!("more than {} steps (`max_steps`)", shared.config.max_steps),
+            ),
         };
         let _ = write!(
             out,
