@@ -82,7 +82,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// virtual clock inside a [`magpie::sim`](crate::sim) simulation, real time
 /// (`Instant::now()`) everywhere else.
 ///
-/// [`sleep`] and [`interval`] take their deadlines from it. Code that is
+/// [`sleep()`] and [`interval()`] take their deadlines from it. Code that is
 /// meant to run under simulation must read time through this function:
 /// `std::time::Instant::now()` is real time, which a simulation neither
 /// controls nor advances.

@@ -5,7 +5,7 @@
 //! word, wakers, `JoinHandle`, cancellation, panic capture, done
 //! callbacks) whose scheduler is [`SimScheduler`]: its `schedule` puts the
 //! entry in one of the simulation's queues, which only the simulation's
-//! thread pops and runs, one entry per step, in [`Shared::run`].
+//! thread pops and runs, one entry per step, in `SimScheduler::block_on`.
 //!
 //! # The queues and the rules (those of `scheduler/worker.rs`)
 //!
@@ -25,7 +25,7 @@
 //! (a yield) goes to its worker's deque's back. Every other wake (a timer
 //! firing, the main future, another OS thread) goes to the injector.
 //!
-//! With [`Scheduler::Pct`](super::Scheduler::Pct) the choice is PCT's
+//! With [`Scheduler::Pct`] the choice is PCT's
 //! instead: the highest-priority entry queued anywhere (or the main
 //! future) runs, and at the change points drawn from the seed the running
 //! task's priority drops below all others.
