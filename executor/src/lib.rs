@@ -22,6 +22,10 @@
 //! | `asyncio.sleep(0)` | [`task::yield_now`] |
 //! | `asyncio.Lock`, `Event`, `Queue`, ... | [`sync`] |
 //!
+//! [`sim`] runs the same code deterministically, on one thread, with every
+//! scheduling choice taken from a seed and a virtual clock: explore seeds
+//! to find a concurrency bug, replay one to fix it (`docs/simulation.md`).
+//!
 //! See `docs/architecture.md` for how the scheduler works.
 
 /// `assert!` in debug builds and under loom (whose models run in release
@@ -55,6 +59,8 @@ pub mod time;
 
 pub use magpie_macros::{main, test};
 pub use magpie_sync as sync;
+#[cfg(not(loom))]
+pub use runtime::sim;
 pub use runtime::{Builder, Handle, Runtime, ShutdownReport, SpawnError, run};
 pub use task::{
     JoinHandle, TaskGroup, WaitFor, as_completed, gather, gather_fail_fast, spawn, try_gather,
@@ -103,6 +109,11 @@ pub struct SoakDoctests;
 #[doc = include_str!("../../docs/benchmarks.md")]
 #[cfg(doctest)]
 pub struct BenchmarksDoctests;
+
+/// The examples of `docs/simulation.md`, compiled and run as doc tests.
+#[doc = include_str!("../../docs/simulation.md")]
+#[cfg(doctest)]
+pub struct SimulationDoctests;
 
 /// The examples of `docs/io.md`, compiled and run as doc tests.
 #[doc = include_str!("../../docs/io.md")]

@@ -9,6 +9,8 @@ mod handle;
 mod lifecycle;
 pub(crate) mod scheduler;
 mod shutdown;
+#[cfg(not(loom))]
+pub mod sim;
 pub(crate) mod spawn;
 pub(crate) mod timer;
 

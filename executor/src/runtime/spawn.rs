@@ -65,12 +65,7 @@ where
     F::Output: Send + 'static,
 {
     let location = Location::caller();
-    context::with_handle(|handle| match handle {
-        Some(handle) => handle
-            .spawn_with(future, TaskMeta::new(None, location))
-            .map_err(|_cancelled| SpawnError::Shutdown),
-        None => Err(SpawnError::NoRuntime),
-    })
+    spawn_current(future, TaskMeta::new(None, location))?.map_err(|_cancelled| SpawnError::Shutdown)
 }
 
 /// Spawns on the current runtime; a refused spawn (shutdown) gives the
@@ -80,8 +75,44 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    Ok(spawn_current(future, meta)?.unwrap_or_else(|h| h))
+}
+
+/// A spawn's handle: `Err` holds the handle of a task refused at shutdown
+/// (already cancelled).
+pub(crate) type Spawned<T> = Result<JoinHandle<T>, JoinHandle<T>>;
+
+/// Spawns on the simulation running on this thread (`runtime::sim`), else
+/// on the runtime entered on it. The inner `Err` is the handle of a task
+/// refused at shutdown (already cancelled).
+pub(crate) fn spawn_current<F>(future: F, meta: TaskMeta) -> Result<Spawned<F::Output>, SpawnError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    #[cfg(not(loom))]
+    if let Some(sim) = super::sim::current() {
+        return Ok(sim.spawn(future, meta));
+    }
     context::with_handle(|handle| match handle {
-        Some(handle) => Ok(handle.spawn_with(future, meta).unwrap_or_else(|h| h)),
+        Some(handle) => Ok(handle.spawn_with(future, meta)),
+        None => Err(SpawnError::NoRuntime),
+    })
+}
+
+/// [`spawn_current`] for a blocking closure: the runtime's blocking pool,
+/// or inside a simulation a simulated task that calls it in one poll.
+pub(crate) fn spawn_blocking_current<F, R>(f: F, meta: TaskMeta) -> Result<Spawned<R>, SpawnError>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    #[cfg(not(loom))]
+    if let Some(sim) = super::sim::current() {
+        return Ok(sim.spawn_blocking(f, meta));
+    }
+    context::with_handle(|handle| match handle {
+        Some(handle) => Ok(handle.spawn_blocking_with(f, meta)),
         None => Err(SpawnError::NoRuntime),
     })
 }
@@ -120,12 +151,10 @@ where
     R: Send + 'static,
 {
     let location = Location::caller();
-    context::with_handle(|handle| match handle {
-        Some(handle) => handle
-            .spawn_blocking_with(f, TaskMeta::new(None, location))
-            .unwrap_or_else(|h| h),
-        None => panic!("magpie::task::spawn_blocking: {}", SpawnError::NoRuntime),
-    })
+    match spawn_blocking_current(f, TaskMeta::new(None, location)) {
+        Ok(spawned) => spawned.unwrap_or_else(|h| h),
+        Err(err) => panic!("magpie::task::spawn_blocking: {err}"),
+    }
 }
 
 pub(crate) fn spawn_on_handle<F>(

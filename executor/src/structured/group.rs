@@ -3,7 +3,7 @@
 use super::completions::Completions;
 use super::gather::TaskError;
 use crate::loom::sync::Mutex;
-use crate::runtime::{SpawnError, context};
+use crate::runtime::spawn::spawn_current;
 use crate::task_core::{CancelHandle, Id, JoinHandle, TaskMeta};
 use std::convert::Infallible;
 use std::fmt;
@@ -190,12 +190,10 @@ impl<T: Send + 'static, E: Send + 'static> TaskGroup<T, E> {
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let handle = context::with_handle(|handle| match handle {
-            Some(handle) => handle
-                .spawn_with(future, TaskMeta::new(None, location))
-                .unwrap_or_else(|h| h),
-            None => panic!("TaskGroup::spawn: {}", SpawnError::NoRuntime),
-        });
+        let handle = match spawn_current(future, TaskMeta::new(None, location)) {
+            Ok(spawned) => spawned.unwrap_or_else(|h| h),
+            Err(err) => panic!("TaskGroup::spawn: {err}"),
+        };
         let id = handle.id();
         let group: Weak<Inner<T, E>> = Arc::downgrade(&self.inner);
         // Registered before the child is recorded: the callback may run at

@@ -1,7 +1,7 @@
 //! `task::Builder`: spawning with a name (asyncio's `create_task(coro, name=..)`).
 
-use crate::runtime::spawn::spawn_on_handle;
-use crate::runtime::{Handle, SpawnError, context};
+use crate::runtime::spawn::{spawn_blocking_current, spawn_current, spawn_on_handle};
+use crate::runtime::{Handle, SpawnError};
 use crate::task_core::{JoinHandle, TaskMeta};
 use std::future::Future;
 use std::panic::Location;
@@ -73,10 +73,10 @@ impl Builder {
         F::Output: Send + 'static,
     {
         let meta = self.meta(Location::caller());
-        context::with_handle(|handle| match handle {
-            Some(handle) => spawn_on_handle(handle, future, meta),
-            None => panic!("task::Builder::spawn: {}", SpawnError::NoRuntime),
-        })
+        match spawn_current(future, meta) {
+            Ok(spawned) => spawned.unwrap_or_else(|h| h),
+            Err(err) => panic!("task::Builder::spawn: {err}"),
+        }
     }
 
     /// Spawns the task on the current runtime, or returns why it could not.
@@ -92,12 +92,7 @@ impl Builder {
         F::Output: Send + 'static,
     {
         let meta = self.meta(Location::caller());
-        context::with_handle(|handle| match handle {
-            Some(handle) => handle
-                .spawn_with(future, meta)
-                .map_err(|_cancelled| SpawnError::Shutdown),
-            None => Err(SpawnError::NoRuntime),
-        })
+        spawn_current(future, meta)?.map_err(|_cancelled| SpawnError::Shutdown)
     }
 
     /// Spawns the task on the runtime of `handle`, from any thread.
@@ -138,10 +133,10 @@ impl Builder {
         R: Send + 'static,
     {
         let meta = self.meta(Location::caller());
-        context::with_handle(|handle| match handle {
-            Some(handle) => handle.spawn_blocking_with(f, meta).unwrap_or_else(|h| h),
-            None => panic!("task::Builder::spawn_blocking: {}", SpawnError::NoRuntime),
-        })
+        match spawn_blocking_current(f, meta) {
+            Ok(spawned) => spawned.unwrap_or_else(|h| h),
+            Err(err) => panic!("task::Builder::spawn_blocking: {err}"),
+        }
     }
 
     /// Runs a named blocking closure on the blocking pool of `handle`'s

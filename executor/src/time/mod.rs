@@ -17,8 +17,11 @@
 //! once.
 //!
 //! Timers must be polled inside a magpie runtime (in a task, or in
-//! `Runtime::block_on`); they panic with an explanation otherwise, and
-//! after their runtime shut down.
+//! `Runtime::block_on`) or a [`magpie::sim`](crate::sim) simulation, whose
+//! virtual clock jumps to the next deadline when no task can run; they
+//! panic with an explanation otherwise, and after their runtime shut down.
+//! Deadlines are taken from [`now`], which is that virtual clock inside a
+//! simulation.
 
 mod interval;
 mod sleep;
@@ -75,7 +78,28 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(deadline)
 }
 
-/// The current instant for relative deadlines (see `runtime::timer::now`).
-pub(crate) fn now() -> Instant {
+/// The current instant, as magpie's timers see it: the simulation's
+/// virtual clock inside a [`magpie::sim`](crate::sim) simulation, real time
+/// (`Instant::now()`) everywhere else.
+///
+/// [`sleep()`] and [`interval()`] take their deadlines from it. Code that is
+/// meant to run under simulation must read time through this function:
+/// `std::time::Instant::now()` is real time, which a simulation neither
+/// controls nor advances.
+///
+/// ```
+/// use std::time::Duration;
+/// magpie::sim::run(7, async {
+///     let start = magpie::time::now();
+///     magpie::time::sleep(Duration::from_secs(3600)).await;
+///     // An hour passed in virtual time, at once in real time.
+///     assert!(magpie::time::now() - start >= Duration::from_secs(3600));
+/// });
+/// ```
+pub fn now() -> Instant {
+    #[cfg(not(loom))]
+    if let Some(now) = crate::runtime::sim::virtual_now() {
+        return now;
+    }
     crate::runtime::timer::now()
 }

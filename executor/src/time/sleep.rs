@@ -1,7 +1,6 @@
 //! `Sleep`: the future behind `sleep` and `sleep_until`.
 
-use crate::runtime::timer::Key;
-use crate::runtime::{Handle, context};
+use crate::runtime::timer::{Key, TimerOwner};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +10,7 @@ use std::time::Instant;
 /// A future that completes at a deadline: returned by [`sleep`](super::sleep)
 /// and [`sleep_until`](super::sleep_until).
 ///
-/// It registers a timer with the runtime it is first polled on and removes
+/// It registers a timer with the runtime (or simulation) it is first polled on and removes
 /// it when dropped, so an abandoned sleep (a lost `select`, a cancelled
 /// task) costs nothing afterwards. `Sleep` is `Unpin`: it can be kept in a
 /// struct and polled by `&mut` without pinning.
@@ -35,8 +34,8 @@ pub struct Sleep {
 enum State {
     /// Not registered yet (never polled, or reset before its first poll).
     Idle,
-    /// Filed in the wheel of `handle`'s runtime.
-    Registered { handle: Handle, key: Key },
+    /// Filed in the wheel of `owner` (a runtime, or a simulation).
+    Registered { owner: TimerOwner, key: Key },
     /// Completed.
     Elapsed,
 }
@@ -96,11 +95,11 @@ impl Sleep {
         match &self.state {
             // Registered lazily at the next poll, with that poll's waker.
             State::Idle | State::Elapsed => self.state = State::Idle,
-            State::Registered { handle, key } => {
+            State::Registered { owner, key } => {
                 // If the new deadline is already due the entry is marked
                 // fired, and the next poll observes it.
-                let (_due, kick) = handle.shared.time.reset(*key, deadline);
-                handle.shared.kick_timer(kick);
+                let (_due, kick) = owner.driver().reset(*key, deadline);
+                owner.kick(kick);
             }
         }
     }
@@ -113,8 +112,8 @@ impl Future for Sleep {
         let this = &mut *self;
         match &this.state {
             State::Elapsed => Poll::Ready(()),
-            State::Registered { handle, key } => {
-                let ready = handle.shared.time.poll(*key, cx.waker());
+            State::Registered { owner, key } => {
+                let ready = owner.driver().poll(*key, cx.waker());
                 if ready.is_ready() {
                     // The wheel removed the entry when it reported it fired.
                     this.state = State::Elapsed;
@@ -122,22 +121,22 @@ impl Future for Sleep {
                 ready
             }
             State::Idle => {
-                let Some(handle) = context::current_handle() else {
+                let Some(owner) = TimerOwner::current() else {
                     panic!(
                         "magpie::time::Sleep polled outside a magpie runtime: timers are driven \
-                         by a runtime, so await them inside `magpie::run`, `Runtime::block_on` \
-                         or a task spawned on one"
+                         by a runtime, so await them inside `magpie::run`, `Runtime::block_on`, \
+                         a `magpie::sim` simulation, or a task spawned on one"
                     );
                 };
-                if this.deadline <= handle.shared.time.clock.now() {
+                if this.deadline <= owner.driver().clock.now() {
                     this.state = State::Elapsed;
                     return Poll::Ready(());
                 }
-                let (registered, kick) = handle.shared.time.register(this.deadline, cx.waker());
-                handle.shared.kick_timer(kick);
+                let (registered, kick) = owner.driver().register(this.deadline, cx.waker());
+                owner.kick(kick);
                 match registered {
                     Ok(key) => {
-                        this.state = State::Registered { handle, key };
+                        this.state = State::Registered { owner, key };
                         Poll::Pending
                     }
                     Err(()) => {
@@ -152,8 +151,8 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let State::Registered { handle, key } = &self.state {
-            handle.shared.time.remove(*key);
+        if let State::Registered { owner, key } = &self.state {
+            owner.driver().remove(*key);
         }
     }
 }

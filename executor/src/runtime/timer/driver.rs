@@ -62,18 +62,33 @@ struct Inner {
 /// clock ([`virtual_clock`]), which only moves when an idle worker jumps it
 /// to the next deadline (loom has no clock and its executions must be
 /// deterministic).
+///
+/// A simulation's driver ([`Driver::new_virtual`]) has a clock of its own
+/// instead: virtual nanoseconds since its start, moved only by the
+/// simulation ([`Driver::jump_virtual_to`]).
 pub(crate) struct Clock {
     start: Instant,
+    /// `Some` for a simulation's virtual clock: nanoseconds since `start`.
+    /// A plain `std` atomic: only the simulation's thread moves it.
+    virtual_nanos: Option<std::sync::atomic::AtomicU64>,
 }
 
 impl Clock {
     fn new() -> Clock {
-        Clock { start: now() }
+        Clock {
+            start: now(),
+            virtual_nanos: None,
+        }
     }
 
     #[inline]
     pub(crate) fn now(&self) -> Instant {
-        now()
+        match &self.virtual_nanos {
+            None => now(),
+            Some(nanos) => {
+                self.start + Duration::from_nanos(nanos.load(std::sync::atomic::Ordering::Relaxed))
+            }
+        }
     }
 
     /// The tick containing `t` (rounded down: the tick that has begun).
@@ -111,6 +126,22 @@ pub(crate) type Fired = Vec<Waker>;
 
 impl Driver {
     pub(crate) fn new() -> Driver {
+        Driver::with_clock(Clock::new())
+    }
+
+    /// A driver on a virtual clock that starts at the real instant of this
+    /// call and moves only by [`jump_virtual_to`](Self::jump_virtual_to):
+    /// a simulation's (`runtime::sim`), which has no worker to arm and no
+    /// monitor, and fires its timers itself when no task can run.
+    #[cfg(not(loom))]
+    pub(crate) fn new_virtual() -> Driver {
+        Driver::with_clock(Clock {
+            start: now(),
+            virtual_nanos: Some(std::sync::atomic::AtomicU64::new(0)),
+        })
+    }
+
+    fn with_clock(clock: Clock) -> Driver {
         Driver {
             inner: Mutex::new(Inner {
                 wheel: Wheel::new(),
@@ -118,9 +149,34 @@ impl Driver {
                 fallback_wake: u64::MAX,
                 shutdown: false,
             }),
-            clock: Clock::new(),
+            clock,
             next_tick: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// Virtual clock only: moves it forward to `to` (never backward).
+    ///
+    /// # Panics
+    ///
+    /// On a real-time driver.
+    #[cfg(not(loom))]
+    pub(crate) fn jump_virtual_to(&self, to: Instant) {
+        let nanos = self
+            .clock
+            .virtual_nanos
+            .as_ref()
+            .expect("jump_virtual_to on a real-time driver");
+        let to = u64::try_from(to.saturating_duration_since(self.clock.start).as_nanos())
+            .unwrap_or(u64::MAX);
+        nanos.fetch_max(to, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The instant the wheel next has work at (a deadline, or an earlier
+    /// cascade of a coarse slot that fires nothing), if a timer is pending.
+    #[cfg(not(loom))]
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let inner = self.inner.lock();
+        inner.wheel.next_expiration().map(|t| self.clock.instant(t))
     }
 
     fn publish_next(&self, inner: &Inner) {
@@ -226,19 +282,25 @@ impl Driver {
     /// Advances the wheel to `now` and wakes every timer that expired.
     /// Returns how many fired.
     pub(crate) fn fire_due(&self, now: Instant) -> usize {
-        let mut fired = Fired::new();
-        {
-            let mut inner = self.inner.lock();
-            let tick = self.clock.tick_floor(now);
-            inner.wheel.advance(tick, |w| fired.push(w));
-            self.publish_next(&inner);
-        }
+        let fired = self.take_due(now);
         let n = fired.len();
         for waker in fired {
             // A panicking waker must not stop the others from being woken.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
         }
         n
+    }
+
+    /// Advances the wheel to `now` and returns the wakers of every timer
+    /// that expired, in the wheel's order, without waking them (a
+    /// simulation orders them by its seed first).
+    pub(crate) fn take_due(&self, now: Instant) -> Fired {
+        let mut fired = Fired::new();
+        let mut inner = self.inner.lock();
+        let tick = self.clock.tick_floor(now);
+        inner.wheel.advance(tick, |w| fired.push(w));
+        self.publish_next(&inner);
+        fired
     }
 
     /// A parking worker offers to wait for the next deadline. Returns the

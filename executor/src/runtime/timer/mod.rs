@@ -3,12 +3,16 @@
 //! next deadline ([`driver`], whose top explains who drives the wheel and
 //! why no deadline is missed). The runtime owns one driver; the futures
 //! users await (`magpie::time::sleep`, `timeout`, `interval`) sit above, in
-//! `crate::time`, and reach the driver through the runtime's `Handle`.
+//! `crate::time`, and reach the driver through the runtime's `Handle`, or
+//! a simulation's ([`owner`]). A simulation's driver runs on a virtual
+//! clock (`Driver::new_virtual`).
 
 mod driver;
+mod owner;
 mod wheel;
 
 pub(crate) use self::driver::{Driver, Kick};
+pub(crate) use self::owner::TimerOwner;
 pub(crate) use self::wheel::Key;
 
 /// The current instant for relative deadlines: `Instant::now()`, except

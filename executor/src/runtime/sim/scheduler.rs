@@ -1,0 +1,724 @@
+//! The simulation's scheduler: simulated workers' queues, the seeded
+//! choices, the run loop, and failure reports.
+//!
+//! A simulated task is an ordinary task (the task core's allocation, state
+//! word, wakers, `JoinHandle`, cancellation, panic capture, done
+//! callbacks) whose scheduler is [`SimScheduler`]: its `schedule` puts the
+//! entry in one of the simulation's queues, which only the simulation's
+//! thread pops and runs, one entry per step, in `SimScheduler::block_on`.
+//!
+//! # The queues and the rules (those of `scheduler/worker.rs`)
+//!
+//! Each simulated worker has a LIFO slot and a FIFO deque; one injector is
+//! shared. At each step the loop lists the candidates (the main future if
+//! it was woken, and every worker that could find work) and lets the seed
+//! pick one; a worker then takes, in order: the injector's head every
+//! [`GLOBAL_QUEUE_INTERVAL`]-th turn, its LIFO slot, its deque's head, the
+//! injector's head, or half (rounded up) of a victim's deque, the victim
+//! chosen by the seed among the non-empty ones (a LIFO slot is never
+//! stolen, as on the real runtime).
+//!
+//! A wake made on the simulation's thread while a task runs (a spawn, a
+//! `Lock` hand-over, a completion waking its joiner) goes, by the seed, to
+//! the running worker's LIFO slot (the previous occupant moving to its
+//! deque's back) or to its deque's back. A task woken during its own poll
+//! (a yield) goes to its worker's deque's back. Every other wake (a timer
+//! firing, the main future, another OS thread) goes to the injector.
+//!
+//! With [`Scheduler::Pct`] the choice is PCT's
+//! instead: the highest-priority entry queued anywhere (or the main
+//! future) runs, and at the change points drawn from the seed the running
+//! task's priority drops below all others.
+//!
+//! # Determinism
+//!
+//! Every choice reads the sim's own PRNG (splitmix64, seeded by the
+//! user's seed); nothing iterates a hash map, reads real time or depends
+//! on task ids (a global counter shared with other runtimes in the
+//! process): tasks are numbered in spawn order within the sim. Fired timers
+//! are shuffled by the seed before they are woken (timer ties).
+
+use super::{Config, Scheduler};
+use crate::loom::sync::Mutex;
+use crate::runtime::blocking::BlockingTask;
+use crate::runtime::timer::Driver;
+use crate::task_core::{
+    Header, Id, JoinHandle, Notified, OwnedTasks, RawTask, Schedule, TaskInfo, TaskMeta,
+};
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+/// A simulated worker looks at the injector first every this many turns,
+/// as a real worker does (`Builder::global_queue_interval`'s default), so
+/// that a worker busy with its own queue does not starve the injector.
+pub(super) const GLOBAL_QUEUE_INTERVAL: u64 = 61;
+
+/// splitmix64: tiny, fast, and good enough to drive schedules.
+pub(super) struct Rng(u64);
+
+impl Rng {
+    pub(super) fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub(super) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`), by multiply-shift (bias below 2^-32
+    /// for the small `n` a schedule needs).
+    pub(super) fn below(&mut self, n: usize) -> usize {
+        invariant!(n > 0);
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+}
+
+#[derive(Default)]
+struct WorkerQueues {
+    lifo: Option<Notified>,
+    deque: VecDeque<Notified>,
+    /// Turns taken, for the injector check.
+    turns: u64,
+}
+
+/// A task's sim-local number (1, 2, ... in spawn order; 0 is the main
+/// future) and how many times it has run.
+struct Numbered {
+    number: u64,
+    runs: u64,
+    /// PCT only: the task's priority (higher runs first).
+    priority: u64,
+}
+
+/// PCT's state: the remaining priority change points (steps, ascending)
+/// and the priority the next change gives.
+struct Pct {
+    change_points: VecDeque<u64>,
+    next_low: u64,
+}
+
+/// What runs at a step.
+enum Choice {
+    Main,
+    /// A task, taken from the queues by `worker`'s rules (random
+    /// scheduler) or as the highest priority (PCT, on worker 0's behalf).
+    Task(usize, Notified),
+}
+
+struct State {
+    rng: Rng,
+    /// The stream `sim::random_u64` draws from: separate from `rng`, so
+    /// that the program's draws do not shift the schedule's choices.
+    user_rng: Rng,
+    workers: Vec<WorkerQueues>,
+    injector: VecDeque<Notified>,
+    /// The worker whose task is running now (wakes from inside its poll go
+    /// to its queues).
+    polling: Option<usize>,
+    /// Task id -> its sim-local number. Looked up, never iterated.
+    numbers: HashMap<Id, Numbered>,
+    next_number: u64,
+    main_polls: u64,
+    /// PCT only: the main future's priority.
+    main_priority: u64,
+    pct: Option<Pct>,
+    steps: u64,
+    trace: Vec<(u64, u64)>,
+    /// Scratch for the candidates of a step (reused: no allocation per
+    /// step). `usize::MAX` stands for the main future.
+    candidates: Vec<usize>,
+}
+
+const MAIN: usize = usize::MAX;
+
+impl State {
+    fn can_find_work(&self, w: usize) -> bool {
+        let own = &self.workers[w];
+        own.lifo.is_some()
+            || !own.deque.is_empty()
+            || !self.injector.is_empty()
+            || self
+                .workers
+                .iter()
+                .enumerate()
+                .any(|(v, q)| v != w && !q.deque.is_empty())
+    }
+
+    /// The seed's pick among the main future (if woken) and the workers
+    /// that can find work; `None` if nothing can run.
+    fn pick(&mut self, main_woken: bool) -> Option<usize> {
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        if main_woken {
+            candidates.push(MAIN);
+        }
+        candidates.extend((0..self.workers.len()).filter(|&w| self.can_find_work(w)));
+        let pick = match candidates.len() {
+            0 => None,
+            n => Some(candidates[self.rng.below(n)]),
+        };
+        self.candidates = candidates;
+        pick
+    }
+
+    /// What runs next, by the configured scheduler; `None` if nothing can.
+    fn choose(&mut self, main_woken: bool) -> Option<Choice> {
+        if self.pct.is_some() {
+            return self.choose_pct(main_woken);
+        }
+        match self.pick(main_woken)? {
+            MAIN => Some(Choice::Main),
+            w => Some(Choice::Task(w, self.next_task(w))),
+        }
+    }
+
+    /// A fresh initial priority: random, above every priority a change
+    /// point gives (those are below `u32::MAX`).
+    fn initial_priority(&mut self) -> u64 {
+        (self.rng.next_u64() >> 1) | (1 << 62)
+    }
+
+    fn priority_of(&self, task: &Notified) -> u64 {
+        self.numbers
+            .get(&task.header().id)
+            .map_or(0, |n| n.priority)
+    }
+
+    /// PCT: the highest-priority runnable entry, wherever it is queued
+    /// (ties: the lower task number, then the first found). The queues
+    /// only hold entries here; which worker queued them does not matter.
+    fn choose_pct(&mut self, main_woken: bool) -> Option<Choice> {
+        #[derive(Clone, Copy)]
+        enum At {
+            Main,
+            Lifo(usize),
+            Deque(usize, usize),
+            Injector(usize),
+        }
+        let mut best: Option<(u64, At)> = main_woken.then_some((self.main_priority, At::Main));
+        let mut consider = |priority: u64, at: At| {
+            if best.is_none_or(|(p, _)| priority > p) {
+                best = Some((priority, at));
+            }
+        };
+        for (w, worker) in self.workers.iter().enumerate() {
+            if let Some(task) = &worker.lifo {
+                consider(self.priority_of(task), At::Lifo(w));
+            }
+            for (i, task) in worker.deque.iter().enumerate() {
+                consider(self.priority_of(task), At::Deque(w, i));
+            }
+        }
+        for (i, task) in self.injector.iter().enumerate() {
+            consider(self.priority_of(task), At::Injector(i));
+        }
+        let (_, at) = best?;
+        let task = match at {
+            At::Main => None,
+            At::Lifo(w) => self.workers[w].lifo.take(),
+            At::Deque(w, i) => self.workers[w].deque.remove(i),
+            At::Injector(i) => self.injector.remove(i),
+        };
+        // A change point at this step: the chosen task drops below every
+        // task not yet changed.
+        let step = self.steps + 1;
+        let pct = self.pct.as_mut().expect("PCT scheduler");
+        let lowered = if pct.change_points.front() == Some(&step) {
+            pct.change_points.pop_front();
+            pct.next_low -= 1;
+            Some(pct.next_low)
+        } else {
+            None
+        };
+        match task {
+            None => {
+                if let Some(low) = lowered {
+                    self.main_priority = low;
+                }
+                Some(Choice::Main)
+            }
+            Some(task) => {
+                if let Some(low) = lowered {
+                    if let Some(n) = self.numbers.get_mut(&task.header().id) {
+                        n.priority = low;
+                    }
+                }
+                Some(Choice::Task(0, task))
+            }
+        }
+    }
+
+    /// The real worker's order: (every 61st turn, the injector), LIFO
+    /// slot, own deque, injector, steal half of a random victim's deque.
+    fn next_task(&mut self, w: usize) -> Notified {
+        let own = &mut self.workers[w];
+        own.turns += 1;
+        if own.turns % GLOBAL_QUEUE_INTERVAL == 0 {
+            if let Some(task) = self.injector.pop_front() {
+                return task;
+            }
+        }
+        let own = &mut self.workers[w];
+        if let Some(task) = own.lifo.take() {
+            return task;
+        }
+        if let Some(task) = own.deque.pop_front() {
+            return task;
+        }
+        if let Some(task) = self.injector.pop_front() {
+            return task;
+        }
+        let victims: Vec<usize> = (0..self.workers.len())
+            .filter(|&v| v != w && !self.workers[v].deque.is_empty())
+            .collect();
+        invariant!(
+            !victims.is_empty(),
+            "picked a worker that has no work to find"
+        );
+        let victim = victims[self.rng.below(victims.len())];
+        let n = self.workers[victim].deque.len().div_ceil(2);
+        let stolen: Vec<Notified> = self.workers[victim].deque.drain(..n).collect();
+        let own = &mut self.workers[w];
+        own.deque.extend(stolen);
+        own.deque.pop_front().expect("stole at least one task")
+    }
+
+    /// Counts a step and records it in the trace.
+    fn record(&mut self, number: u64, run: u64) {
+        self.steps += 1;
+        self.trace.push((number, run));
+    }
+
+    fn take_queued(&mut self) -> Vec<Notified> {
+        let mut all: Vec<Notified> = self.injector.drain(..).collect();
+        for worker in &mut self.workers {
+            all.extend(worker.lifo.take());
+            all.extend(worker.deque.drain(..));
+        }
+        all
+    }
+}
+
+/// The shared part of a simulation, held by the `Sim` and by every one of
+/// its tasks (as their scheduler).
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Every task of the sim not yet complete (one reference each).
+    owned: OwnedTasks,
+    /// The timer driver, on a virtual clock.
+    pub(super) driver: Driver,
+    /// The clock's origin, for `Sim::elapsed`.
+    start: Instant,
+    pub(super) config: Config,
+}
+
+/// The scheduler stored in each simulated task.
+#[derive(Clone)]
+pub(crate) struct SimScheduler(pub(super) Arc<Shared>);
+
+crate::loom::thread_local! {
+    /// The simulation being driven on this thread (by `Sim::block_on`, or
+    /// being dropped): where spawns and timers go, and what
+    /// `time::now()` reads.
+    static CURRENT: RefCell<Option<SimScheduler>> = const { RefCell::new(None) };
+}
+
+/// The simulation driven on this thread, if any.
+pub(crate) fn current() -> Option<SimScheduler> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// Makes `scheduler` this thread's current simulation until the guard
+/// drops.
+pub(super) fn enter(scheduler: &SimScheduler) -> CurrentGuard {
+    let prev = CURRENT.with(|c| c.borrow_mut().replace(scheduler.clone()));
+    CurrentGuard { prev }
+}
+
+pub(super) struct CurrentGuard {
+    prev: Option<SimScheduler>,
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+/// Why a run is stopped with a report.
+enum Stuck {
+    /// Nothing can run (the main future is not woken either) and no timer
+    /// is pending.
+    Deadlock,
+    /// More than `max_steps` steps.
+    Livelock,
+}
+
+/// The main future's waker: a flag the loop reads.
+struct MainWake(AtomicBool);
+
+impl Wake for MainWake {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl SimScheduler {
+    pub(super) fn new(config: Config) -> SimScheduler {
+        let driver = Driver::new_virtual();
+        let start = driver.clock.now();
+        let mut state = State {
+            rng: Rng::new(config.seed),
+            user_rng: Rng::new(config.seed ^ 0x5EED_0F05_E2D2_A7C3),
+            workers: (0..config.workers)
+                .map(|_| WorkerQueues::default())
+                .collect(),
+            injector: VecDeque::new(),
+            polling: None,
+            numbers: HashMap::new(),
+            next_number: 1,
+            main_polls: 0,
+            main_priority: 0,
+            pct: None,
+            steps: 0,
+            trace: Vec::new(),
+            candidates: Vec::new(),
+        };
+        if let Scheduler::Pct { depth, steps } = config.scheduler {
+            // `depth - 1` distinct change points among the first `steps`
+            // steps (fewer if there are not that many steps).
+            let wanted = (depth.saturating_sub(1) as u64).min(steps) as usize;
+            let mut points = Vec::with_capacity(wanted);
+            while points.len() < wanted {
+                let point = 1 + state.rng.next_u64() % steps.max(1);
+                if !points.contains(&point) {
+                    points.push(point);
+                }
+            }
+            points.sort_unstable();
+            state.pct = Some(Pct {
+                change_points: points.into(),
+                next_low: u64::from(depth) + 1,
+            });
+            state.main_priority = state.initial_priority();
+        }
+        SimScheduler(Arc::new(Shared {
+            state: Mutex::new(state),
+            owned: OwnedTasks::new(1),
+            driver,
+            start,
+            config,
+        }))
+    }
+
+    /// Creates, numbers, registers and queues a task. `Err` holds the
+    /// handle of a task refused because the sim is being dropped (it is
+    /// cancelled at once).
+    pub(crate) fn spawn<F>(
+        &self,
+        future: F,
+        meta: TaskMeta,
+    ) -> Result<JoinHandle<F::Output>, JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let id = Id::next();
+        let raw = RawTask::new(future, self.clone(), id, meta);
+        let handle = JoinHandle::new(raw);
+        match self.0.owned.insert(raw) {
+            Ok(()) => {
+                {
+                    let mut state = self.0.state.lock();
+                    let number = state.next_number;
+                    state.next_number += 1;
+                    let priority = match state.pct {
+                        Some(_) => state.initial_priority(),
+                        None => 0,
+                    };
+                    state.numbers.insert(
+                        id,
+                        Numbered {
+                            number,
+                            runs: 0,
+                            priority,
+                        },
+                    );
+                }
+                raw.schedule();
+                Ok(handle)
+            }
+            Err(_closed) => {
+                // The sim is being dropped: cancel the task here (its
+                // future is dropped on this thread) and release the
+                // references the list and the queue would have held.
+                raw.shutdown();
+                raw.drop_references(2);
+                Err(handle)
+            }
+        }
+    }
+
+    /// A blocking closure as a simulated task: called in one poll, when
+    /// the simulation picks it.
+    pub(crate) fn spawn_blocking<F, R>(
+        &self,
+        f: F,
+        mut meta: TaskMeta,
+    ) -> Result<JoinHandle<R>, JoinHandle<R>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        meta.blocking = true;
+        self.spawn(BlockingTask::new(f), meta)
+    }
+
+    fn is_current(&self) -> bool {
+        CURRENT
+            .try_with(|c| {
+                c.borrow()
+                    .as_ref()
+                    .is_some_and(|cur| Arc::ptr_eq(&cur.0, &self.0))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Drives the simulation until `future` completes.
+    pub(super) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        assert!(
+            current().is_none(),
+            "magpie::sim: `Sim::block_on` called inside a simulation (nested simulations are \
+             not supported: spawn a task, or await the future directly)"
+        );
+        let _current = enter(self);
+        let shared = &*self.0;
+        let main = Arc::new(MainWake(AtomicBool::new(true)));
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            let main_woken = main.0.load(Ordering::SeqCst);
+            let choice = shared.state.lock().choose(main_woken);
+            match choice {
+                Some(Choice::Main) => {
+                    main.0.store(false, Ordering::SeqCst);
+                    {
+                        let mut state = shared.state.lock();
+                        state.main_polls += 1;
+                        let run = state.main_polls;
+                        state.record(0, run);
+                    }
+                    self.check_steps();
+                    if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                        return out;
+                    }
+                }
+                Some(Choice::Task(w, task)) => {
+                    {
+                        let mut state = shared.state.lock();
+                        state.polling = Some(w);
+                        let (number, run) = match state.numbers.get_mut(&task.header().id) {
+                            Some(n) => {
+                                n.runs += 1;
+                                (n.number, n.runs)
+                            }
+                            None => (u64::MAX, 0),
+                        };
+                        state.record(number, run);
+                    }
+                    self.check_steps();
+                    let again = task.run();
+                    let mut state = shared.state.lock();
+                    state.polling = None;
+                    if let Some(again) = again {
+                        // Woken during its own poll: a yield.
+                        state.workers[w].deque.push_back(again);
+                    }
+                }
+                None => {
+                    if !self.advance_time() {
+                        panic!("{}", self.report(Stuck::Deadlock));
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_steps(&self) {
+        let steps = self.0.state.lock().steps;
+        if steps > self.0.config.max_steps {
+            panic!("{}", self.report(Stuck::Livelock));
+        }
+    }
+
+    /// Nothing can run: jumps the virtual clock to the wheel's next
+    /// deadline and wakes what is due there, in the seed's order. `false`
+    /// if no timer is pending (a deadlock).
+    fn advance_time(&self) -> bool {
+        let driver = &self.0.driver;
+        loop {
+            let Some(next) = driver.next_deadline() else {
+                return false;
+            };
+            let before = driver.clock.now();
+            driver.jump_virtual_to(next);
+            let mut fired = driver.take_due(driver.clock.now());
+            if fired.is_empty() {
+                // The wheel cascaded a coarse slot into finer ones: its
+                // next deadline is now exact. Time must have moved (or
+                // the loop would not end).
+                assert!(
+                    driver.clock.now() > before || driver.next_deadline() != Some(next),
+                    "magpie::sim: the timer wheel made no progress at {next:?}"
+                );
+                continue;
+            }
+            {
+                let mut state = self.0.state.lock();
+                for i in (1..fired.len()).rev() {
+                    let j = state.rng.below(i + 1);
+                    fired.swap(i, j);
+                }
+            }
+            for waker in fired {
+                waker.wake();
+            }
+            return true;
+        }
+    }
+
+    /// The failure report: what happened, and every unfinished task.
+    fn report(&self, stuck: Stuck) -> String {
+        let shared = &*self.0;
+        let mut tasks: Vec<(u64, TaskInfo)> = Vec::new();
+        let mut infos = Vec::new();
+        shared
+            .owned
+            .for_each(|header: &Header| infos.push(TaskInfo::of(header)));
+        {
+            let state = shared.state.lock();
+            for info in infos {
+                let number = state.numbers.get(&info.id()).map_or(u64::MAX, |n| n.number);
+                tasks.push((number, info));
+            }
+        }
+        tasks.sort_by_key(|(number, _)| *number);
+        let (steps, seed) = (shared.state.lock().steps, shared.config.seed);
+        let mut out = String::new();
+        let (what, why) = match stuck {
+            Stuck::Deadlock => (
+                "deadlock",
+                "the main future is waiting, no task can run and no timer is pending".to_string(),
+            ),
+            Stuck::Livelock => (
+                "livelock",
+                format!("more than {} steps (`max_steps`)", shared.config.max_steps),
+            ),
+        };
+        let _ = write!(
+            out,
+            "magpie::sim: {what} (seed {seed:#x}, step {steps}, virtual time {:?}): {why}; \
+             {} unfinished task(s):",
+            self.elapsed(),
+            tasks.len()
+        );
+        for (number, info) in &tasks {
+            let _ = write!(out, "\n  task #{number}");
+            if let Some(name) = info.name() {
+                let _ = write!(out, " {name:?}");
+            }
+            let _ = write!(out, " spawned at {}", info.location());
+            if info.is_blocking() {
+                out.push_str(" (spawn_blocking)");
+            }
+        }
+        out
+    }
+
+    /// The next number of the program's random stream.
+    pub(super) fn random_u64(&self) -> u64 {
+        self.0.state.lock().user_rng.next_u64()
+    }
+
+    pub(super) fn elapsed(&self) -> Duration {
+        self.0.driver.clock.now() - self.0.start
+    }
+
+    pub(super) fn trace(&self) -> Vec<(u64, u64)> {
+        self.0.state.lock().trace.clone()
+    }
+
+    pub(super) fn steps(&self) -> u64 {
+        self.0.state.lock().steps
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.0.owned.len()
+    }
+
+    /// The sim is dropped: every unfinished task is shut down here (its
+    /// future dropped on this thread), queued entries dropped, timers
+    /// cleared.
+    pub(super) fn shutdown(&self) {
+        // Destructors that spawn find this sim current and closed: their
+        // spawn is cancelled at once.
+        let _current = enter(self);
+        let shared = &*self.0;
+        shared.owned.close_and_drain(|task| {
+            task.shutdown();
+            // The list's reference, handed to us by the drain.
+            task.drop_reference();
+        });
+        // Entries of tasks now complete; dropped outside the lock.
+        let queued = shared.state.lock().take_queued();
+        drop(queued);
+        // Wakers still filed (a timer of a future kept outside the sim)
+        // would keep tasks' allocations, and this sim, alive.
+        shared.driver.shutdown();
+    }
+}
+
+impl Schedule for SimScheduler {
+    fn schedule(&self, task: Notified) {
+        let on_this_thread = self.is_current();
+        let mut state = self.0.state.lock();
+        match state.polling {
+            Some(w) if on_this_thread => {
+                if state.rng.below(2) == 0 {
+                    // The LIFO slot; its previous occupant goes to the deque.
+                    if let Some(old) = state.workers[w].lifo.replace(task) {
+                        state.workers[w].deque.push_back(old);
+                    }
+                } else {
+                    state.workers[w].deque.push_back(task);
+                }
+            }
+            _ => state.injector.push_back(task),
+        }
+    }
+
+    fn release(&self, task: RawTask) -> bool {
+        self.0.owned.remove(task)
+    }
+
+    fn unobserved_panic(&self, header: &Header, message: Option<&str>) {
+        crate::runtime::diagnostics::report_unobserved_panic(header, message);
+    }
+}
