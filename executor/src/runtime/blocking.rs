@@ -19,7 +19,7 @@
 //! [`JoinHandle`]: crate::task::JoinHandle
 
 use super::builder::Callback;
-use super::scheduler::Shared;
+use super::shared::Shared;
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::loom::thread;
 use crate::runtime::context;
@@ -282,7 +282,7 @@ impl Schedule for BlockingSchedule {
     /// Blocking closures run for long and away from the workers, while the
     /// coarse clock may stand still: read the real clock.
     fn clock_micros(&self) -> u64 {
-        self.0.micros_since_start(std::time::Instant::now())
+        self.0.diag.micros_since_start(std::time::Instant::now())
     }
 }
 

@@ -4,8 +4,8 @@
 //! `task_core::current`.)
 
 use super::Handle;
-use super::scheduler::Shared;
 use super::scheduler::worker::Worker;
+use super::shared::Shared;
 use crate::loom::sync::Arc;
 use std::cell::{Cell, RefCell};
 use std::ptr;

@@ -40,8 +40,8 @@
 //! of our own would make every user write the plumbing.
 
 use super::Handle;
-use super::scheduler::Shared;
 use super::scheduler::stats::WorkerStats;
+use super::shared::Shared;
 use crate::task_core::{Header, Id};
 use std::fmt;
 use std::panic::Location;
@@ -61,6 +61,48 @@ pub const TARGET: &str = "magpie::diagnostics";
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DebugConfig {
     pub(crate) slow_poll_threshold: Duration,
+}
+
+/// Debug mode's part of the runtime's state: its settings and its clocks.
+pub(crate) struct Diag {
+    /// Debug mode's settings, if it is on.
+    pub(crate) debug: Option<DebugConfig>,
+    /// When the runtime was built (metrics' uptime and busy time).
+    pub(crate) started: Instant,
+    /// Microseconds since `started`, advanced by the monitor at each look
+    /// and by workers waking up: debug mode's cheap clock.
+    coarse_clock: crate::loom::CachePadded<std::sync::atomic::AtomicU64>,
+}
+
+impl Diag {
+    pub(crate) fn new(debug: Option<DebugConfig>) -> Diag {
+        Diag {
+            debug,
+            started: crate::runtime::timer::now(),
+            coarse_clock: crate::loom::CachePadded::new(std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    /// Microseconds from `started` to `now`.
+    pub(crate) fn micros_since_start(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.started).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Advances the coarse clock to `now` (never backwards). Only debug
+    /// mode reads it, so otherwise this does nothing.
+    pub(crate) fn advance_coarse_clock(&self, now: Instant) {
+        if self.debug.is_none() {
+            return;
+        }
+        self.coarse_clock
+            .fetch_max(self.micros_since_start(now), Relaxed);
+    }
+
+    /// The coarse clock, in microseconds since the runtime started.
+    #[inline]
+    pub(crate) fn clock_micros(&self) -> u64 {
+        self.coarse_clock.load(Relaxed)
+    }
 }
 
 /// Whether `MAGPIE_DEBUG` asks for debug mode (`1`, `true`, `yes`, `on`).
@@ -434,11 +476,12 @@ impl Handle {
     pub fn tasks(&self) -> Vec<TaskInfo> {
         let shared = &self.shared;
         let running: Vec<u64> = shared
+            .scheduler
             .remotes
             .iter()
             .map(|r| r.stats.current_task.load(Relaxed))
             .collect();
-        let now = shared.micros_since_start(Instant::now());
+        let now = shared.diag.micros_since_start(Instant::now());
         let mut out = Vec::with_capacity(shared.owned.len());
         shared.owned.for_each(|header| {
             let snapshot = header.state.load();
@@ -494,8 +537,9 @@ impl Handle {
     pub fn metrics(&self) -> RuntimeMetrics {
         let shared = &self.shared;
         let now = Instant::now();
-        let uptime = now.saturating_duration_since(shared.started);
+        let uptime = now.saturating_duration_since(shared.diag.started);
         let workers: Vec<WorkerMetrics> = shared
+            .scheduler
             .remotes
             .iter()
             .map(|remote| {
@@ -522,9 +566,9 @@ impl Handle {
         RuntimeMetrics {
             live_tasks: shared.owned.len(),
             spawned_tasks: shared.owned.inserted(),
-            injector_depth: shared.injector.len(),
-            searching_workers: shared.idle.num_searching(),
-            parked_workers: shared.idle.num_parked(),
+            injector_depth: shared.scheduler.injector.len(),
+            searching_workers: shared.scheduler.idle.num_searching(),
+            parked_workers: shared.scheduler.idle.num_parked(),
             blocking_threads_busy: pool.busy,
             blocking_threads_idle: pool.idle,
             blocking_queue_depth: pool.queued,

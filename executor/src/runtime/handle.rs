@@ -3,7 +3,7 @@
 
 use super::blocking::{BlockingSchedule, BlockingTask};
 use super::context;
-use super::scheduler::Shared;
+use super::shared::Shared;
 use crate::loom::sync::Arc;
 use crate::task_core::{Id, JoinHandle, RawTask, Schedule, TaskMeta};
 use std::fmt;
@@ -179,7 +179,7 @@ impl Handle {
         F::Output: Send + 'static,
         S: Schedule,
     {
-        if self.shared.config.debug.is_some() {
+        if self.shared.diag.debug.is_some() {
             meta.spawned_at = Some(self.shared.clock_micros());
         }
         let raw = RawTask::new(future, scheduler, Id::next(), meta);
@@ -234,7 +234,7 @@ impl Handle {
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("workers", &self.shared.config.worker_threads)
+            .field("workers", &self.shared.scheduler.workers())
             .field("shutdown", &self.shared.is_shutdown())
             .finish()
     }

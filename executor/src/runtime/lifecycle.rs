@@ -56,8 +56,8 @@
 
 use super::blocking;
 use super::diagnostics;
-use super::scheduler::Shared;
 use super::scheduler::queue::Stolen;
+use super::shared::Shared;
 use super::shutdown::ShutdownReport;
 use crate::loom::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::loom::sync::{Arc, Condvar, Mutex};
@@ -107,7 +107,7 @@ pub(crate) fn shut_down(
     let on_own_worker = context::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, shared)));
     let on_own_blocking = blocking::is_blocking_thread_of(shared);
     let workers_exited = threads.exits.wait(on_own_worker as usize, deadline);
-    if shared.config.debug.is_some() {
+    if shared.diag.debug.is_some() {
         diagnostics::report_alive_at_shutdown(shared);
     }
     let still_running = sweep(shared);
@@ -119,7 +119,7 @@ pub(crate) fn shut_down(
         // The monitor leaves its loop as soon as it sees the flag; in debug
         // mode it takes a last look once told the workers are out of their
         // polls (as far as the deadline let them).
-        shared.monitor.workers_stopped();
+        shared.scheduler.monitor.workers_stopped();
         let _ = monitor.join();
     }
     if workers_exited && !on_own_worker {
@@ -146,10 +146,10 @@ fn close(shared: &Shared) {
     // module doc).
     fence(Ordering::SeqCst);
     shared.blocking.close();
-    for remote in shared.remotes.iter() {
+    for remote in shared.scheduler.remotes.iter() {
         remote.parker.unpark();
     }
-    shared.monitor.parker.unpark();
+    shared.scheduler.monitor.parker.unpark();
 }
 
 /// Closed → swept: cancels every task that is not running (dropping its
@@ -189,7 +189,7 @@ pub(crate) fn after_remote_push(shared: &Shared) {
 /// Drops every entry in the injector (closed runtimes only).
 fn drain_injector(shared: &Shared) {
     loop {
-        match shared.injector.pop() {
+        match shared.scheduler.injector.pop() {
             Stolen::Task(task) => drop(task),
             Stolen::Empty => break,
             Stolen::Retry => crate::loom::hint::spin_loop(),

@@ -8,6 +8,7 @@ pub mod diagnostics;
 mod handle;
 mod lifecycle;
 pub(crate) mod scheduler;
+pub(crate) mod shared;
 mod shutdown;
 #[cfg(not(loom))]
 pub mod sim;
@@ -21,7 +22,7 @@ pub use self::shutdown::{ShutdownReport, UnfinishedTask};
 
 use self::lifecycle::{ExitGuard, ExitLatch, Threads};
 use self::scheduler::worker::Worker;
-use self::scheduler::{Config, Shared};
+use self::shared::Shared;
 use crate::loom::sync::Arc;
 use crate::loom::thread;
 use crate::task_core::JoinHandle;
@@ -81,16 +82,14 @@ impl Runtime {
     fn start(builder: Builder) -> io::Result<Runtime> {
         let n = builder.resolved_worker_threads();
         let (shared, locals) = Shared::new(
-            Config {
-                worker_threads: n,
-                global_queue_interval: builder.global_queue_interval,
-                debug: builder
-                    .debug
-                    .unwrap_or_else(diagnostics::debug_from_env)
-                    .then_some(diagnostics::DebugConfig {
-                        slow_poll_threshold: builder.slow_poll_threshold,
-                    }),
-            },
+            n,
+            builder.global_queue_interval,
+            builder
+                .debug
+                .unwrap_or_else(diagnostics::debug_from_env)
+                .then_some(diagnostics::DebugConfig {
+                    slow_poll_threshold: builder.slow_poll_threshold,
+                }),
             blocking::BlockingConfig {
                 max_threads: builder.max_blocking_threads,
                 keep_alive: builder.thread_keep_alive,

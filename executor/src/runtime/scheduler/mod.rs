@@ -1,13 +1,21 @@
-//! The multi-threaded work-stealing scheduler.
+//! The multi-threaded work-stealing scheduler: the run queues, the workers
+//! that run them, and how idle workers sleep and are woken.
 //!
-//! * [`worker`]: a worker's run loop, its LIFO slot, stealing.
+//! * [`worker`]: a worker's run loop, its LIFO slot, stealing, and the
+//!   fairness rules between local and outside work.
 //! * [`queue`]: the run queues (crossbeam-deque, or a loom-visible stand-in).
 //! * [`idle`]: the park/unpark protocol and why it loses no wakeup.
 //! * [`park`]: putting one worker thread to sleep.
-//! * [`monitor`]: the thread that rescues work queued behind a long poll.
+//! * [`monitor`]: the thread that rescues work queued behind a long poll,
+//!   fires timers while every worker is busy, and runs debug mode's
+//!   watchdog.
 //! * [`stats`]: per-worker counters.
 //!
-//! [`Shared`] is what every worker, every task and every `Handle` points to.
+//! [`Scheduler`] is the scheduler's part of the runtime's state: the
+//! queues, what other threads may touch of each worker, the idle state and
+//! the monitor's parker. The runtime's other components (timers, the
+//! blocking pool, the lifecycle, the owned-tasks list) are beside it in
+//! `runtime::shared::Shared`, each owned by its own module.
 
 pub(crate) mod idle;
 pub(crate) mod monitor;
@@ -23,23 +31,6 @@ use self::queue::{Injector, Local, Stealer};
 use self::stats::WorkerStats;
 use self::worker::LifoSlot;
 use crate::loom::CachePadded;
-use crate::loom::sync::Arc;
-use crate::runtime::blocking::{BlockingConfig, BlockingPool};
-use crate::runtime::context;
-use crate::runtime::diagnostics::{self, DebugConfig};
-use crate::runtime::lifecycle::{self, Lifecycle};
-use crate::runtime::timer;
-use crate::task_core::{Header, Notified, OwnedTasks, RawTask, Schedule};
-
-/// Scheduler settings fixed at build time.
-pub(crate) struct Config {
-    pub(crate) worker_threads: usize,
-    /// Every this many ticks a worker looks at the injector before its own
-    /// queue.
-    pub(crate) global_queue_interval: u32,
-    /// Debug mode's settings, if it is on.
-    pub(crate) debug: Option<DebugConfig>,
-}
 
 /// What other threads may touch of a worker.
 pub(crate) struct Remote {
@@ -49,32 +40,23 @@ pub(crate) struct Remote {
     pub(crate) stats: WorkerStats,
 }
 
-/// State shared by the workers, the tasks and the handles of one runtime.
-pub(crate) struct Shared {
+/// The scheduler's state, shared by the workers, the monitor and every
+/// thread that schedules a task.
+pub(crate) struct Scheduler {
     pub(crate) remotes: Box<[CachePadded<Remote>]>,
     pub(crate) injector: CachePadded<Injector>,
     pub(crate) idle: Idle,
-    pub(crate) owned: OwnedTasks,
-    pub(crate) config: Config,
     pub(crate) monitor: Monitor,
-    pub(crate) time: timer::Driver,
-    pub(crate) blocking: BlockingPool,
-    /// When the runtime was built (metrics' uptime and busy time).
-    pub(crate) started: std::time::Instant,
-    /// Microseconds since `started`, advanced by the monitor at each look
-    /// and by workers waking up: debug mode's cheap clock.
-    pub(crate) coarse_clock: CachePadded<std::sync::atomic::AtomicU64>,
-    /// Running, closed or swept: owned by `runtime::lifecycle`.
-    pub(crate) lifecycle: Lifecycle,
+    /// Every this many ticks a busy worker fires due timers.
+    pub(crate) global_queue_interval: u32,
 }
 
-impl Shared {
-    /// Builds the shared state and each worker's local queue.
-    pub(crate) fn new(config: Config, blocking: BlockingConfig) -> (Arc<Shared>, Vec<Local>) {
-        let n = config.worker_threads;
-        let mut locals = Vec::with_capacity(n);
-        let mut remotes = Vec::with_capacity(n);
-        for _ in 0..n {
+impl Scheduler {
+    /// The scheduler of `workers` workers, and each worker's local queue.
+    pub(crate) fn new(workers: usize, global_queue_interval: u32) -> (Scheduler, Vec<Local>) {
+        let mut locals = Vec::with_capacity(workers);
+        let mut remotes = Vec::with_capacity(workers);
+        for _ in 0..workers {
             let (local, stealer) = Local::new();
             locals.push(local);
             remotes.push(CachePadded::new(Remote {
@@ -84,55 +66,19 @@ impl Shared {
                 stats: WorkerStats::new(),
             }));
         }
-        let shards = if crate::loom::IS_LOOM { 2 } else { 4 * n };
-        let shared = Arc::new(Shared {
+        let scheduler = Scheduler {
             remotes: remotes.into_boxed_slice(),
             injector: CachePadded::new(Injector::new()),
-            idle: Idle::new(n),
-            owned: OwnedTasks::new(shards),
-            config,
+            idle: Idle::new(workers),
             monitor: Monitor::new(),
-            time: timer::Driver::new(),
-            blocking: BlockingPool::new(blocking),
-            started: timer::now(),
-            coarse_clock: CachePadded::new(std::sync::atomic::AtomicU64::new(0)),
-            lifecycle: Lifecycle::new(),
-        });
-        (shared, locals)
+            global_queue_interval,
+        };
+        (scheduler, locals)
     }
 
-    /// True once shutdown has begun (see `runtime::lifecycle`).
-    #[inline]
-    pub(crate) fn is_shutdown(&self) -> bool {
-        self.lifecycle.is_closed()
-    }
-
-    /// Schedules from a thread that is not one of this runtime's workers.
-    pub(crate) fn schedule_remote(&self, task: Notified) {
-        self.injector.push(task);
-        // `notify_parked` starts with a `SeqCst` fence (see `idle.rs`),
-        // which also orders the push before the lifecycle's check of the
-        // flag: a push racing the shutdown sweep is drained by whichever
-        // side comes second (see `runtime::lifecycle`).
-        self.notify_parked();
-        lifecycle::after_remote_push(self);
-    }
-
-    /// Microseconds from `started` to `now`.
-    pub(crate) fn micros_since_start(&self, now: std::time::Instant) -> u64 {
-        u64::try_from(now.saturating_duration_since(self.started).as_micros()).unwrap_or(u64::MAX)
-    }
-
-    /// Advances the coarse clock to `now` (never backwards). Only debug
-    /// mode reads it, so otherwise this does nothing.
-    pub(crate) fn advance_coarse_clock(&self, now: std::time::Instant) {
-        if self.config.debug.is_none() {
-            return;
-        }
-        self.coarse_clock.fetch_max(
-            self.micros_since_start(now),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+    /// How many workers the runtime has.
+    pub(crate) fn workers(&self) -> usize {
+        self.remotes.len()
     }
 
     /// Rule 1 of the park protocol: wake a sleeper if nobody is searching.
@@ -147,19 +93,6 @@ impl Shared {
         }
     }
 
-    /// Wakes whoever must take account of a new, earlier timer deadline
-    /// (see `time::driver`).
-    pub(crate) fn kick_timer(&self, kick: timer::Kick) {
-        match kick {
-            timer::Kick::Nobody => {}
-            timer::Kick::Worker(index) => self.remotes[index].parker.unpark(),
-            // Under loom there is no monitor: wake a parked worker, which
-            // finds nothing to run and arms itself for the deadline.
-            timer::Kick::Fallback if crate::loom::IS_LOOM => self.notify_parked(),
-            timer::Kick::Fallback => self.monitor.parker.unpark(),
-        }
-    }
-
     /// The last searcher's re-check before parking (rule 4).
     pub(crate) fn notify_if_work_pending(&self) {
         let pending = self
@@ -170,28 +103,5 @@ impl Shared {
         if pending {
             self.notify_parked();
         }
-    }
-}
-
-impl Schedule for Arc<Shared> {
-    #[inline]
-    fn schedule(&self, task: Notified) {
-        context::with_worker(|worker| match worker {
-            Some(worker) if Arc::ptr_eq(&worker.shared, self) => worker.schedule_local(task, false),
-            _ => self.schedule_remote(task),
-        })
-    }
-
-    fn release(&self, task: RawTask) -> bool {
-        self.owned.remove(task)
-    }
-
-    fn unobserved_panic(&self, header: &Header, message: Option<&str>) {
-        diagnostics::report_unobserved_panic(header, message);
-    }
-
-    #[inline]
-    fn clock_micros(&self) -> u64 {
-        self.coarse_clock.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

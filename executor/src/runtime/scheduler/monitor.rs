@@ -25,11 +25,11 @@
 //!
 //! The monitor does not run under loom (no clock, and loom's thread limit).
 
-use super::Shared;
 use super::park::Parker;
 use super::stats::WorkerStats;
 use crate::loom::sync::Arc;
 use crate::runtime::diagnostics::{self, TaskLabel};
+use crate::runtime::shared::Shared;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
@@ -79,8 +79,8 @@ struct Watch {
 
 /// The monitor thread's body.
 pub(crate) fn run(shared: Arc<Shared>) {
-    let n = shared.remotes.len();
-    let threshold = shared.config.debug.map(|d| d.slow_poll_threshold);
+    let n = shared.scheduler.remotes.len();
+    let threshold = shared.diag.debug.map(|d| d.slow_poll_threshold);
     let mut watches = vec![
         Watch {
             polls: u64::MAX,
@@ -92,7 +92,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
     ];
     let mut next_look = Instant::now() + INTERVAL;
     while !shared.is_shutdown() {
-        let all_parked = shared.idle.num_parked() == n;
+        let all_parked = shared.scheduler.idle.num_parked() == n;
         // A blocked poll being watched keeps the looks frequent even if
         // every worker parks, so that its end is timed to the interval.
         let watching = watches.iter().any(|w| w.reported.is_some());
@@ -102,12 +102,12 @@ pub(crate) fn run(shared: Arc<Shared>) {
             INTERVAL
         };
         let wake_at = shared.time.arm_fallback(Instant::now() + interval);
-        shared.monitor.parker.park(Some(wake_at));
+        shared.scheduler.monitor.parker.park(Some(wake_at));
         if shared.is_shutdown() {
             break;
         }
         let now = Instant::now();
-        shared.advance_coarse_clock(now);
+        shared.diag.advance_coarse_clock(now);
         if shared.time.is_due(now) {
             shared.time.fire_due(now);
         }
@@ -126,8 +126,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
         // (whose joiner may be the thread shutting down) has not always
         // cleared its current task yet, and a look then would take the poll
         // for one still running and never report it.
-        while !shared.monitor.workers_stopped.load(Acquire) {
-            shared.monitor.parker.park(None);
+        while !shared.scheduler.monitor.workers_stopped.load(Acquire) {
+            shared.scheduler.monitor.parker.park(None);
         }
         look(&shared, &mut watches, threshold, Instant::now());
     }
@@ -152,15 +152,21 @@ fn look(shared: &Shared, watches: &mut [Watch], threshold: Option<Duration>, now
     // search then found other work, leaves the injector non-empty beside
     // a parked worker. Wake one (if nobody searches); awake workers serve
     // the injector at their next poll boundary anyway.
-    if !shared.injector.is_empty() {
-        shared.notify_parked();
+    if !shared.scheduler.injector.is_empty() {
+        shared.scheduler.notify_parked();
     }
-    for (index, (remote, watch)) in shared.remotes.iter().zip(watches.iter_mut()).enumerate() {
+    for (index, (remote, watch)) in shared
+        .scheduler
+        .remotes
+        .iter()
+        .zip(watches.iter_mut())
+        .enumerate()
+    {
         let polls = WorkerStats::get(&remote.stats.polls);
         let task = remote.stats.current_task.load(Relaxed);
         let no_new_poll = polls == watch.polls;
         if no_new_poll && (!remote.lifo.is_empty() || !remote.stealer.is_empty()) {
-            shared.notify_parked();
+            shared.scheduler.notify_parked();
         }
         let stuck = now.saturating_duration_since(watch.since);
         if no_new_poll && task == watch.task {

@@ -71,13 +71,14 @@
 //! goes to the back of the deque, never the LIFO slot: everything queued
 //! runs before it is polled again.
 
+use super::Remote;
 use super::queue::{Local, Stolen};
 use super::stats::WorkerStats;
-use super::{Remote, Shared};
 use crate::loom::IS_LOOM;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicPtr, Ordering};
 use crate::runtime::context;
+use crate::runtime::shared::Shared;
 use crate::task_core::{Header, Notified, RawTask};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::Relaxed;
@@ -161,7 +162,7 @@ impl Worker {
     }
 
     fn remote(&self) -> &Remote {
-        &self.shared.remotes[self.index]
+        &self.shared.scheduler.remotes[self.index]
     }
 
     fn lifo(&self) -> &LifoSlot {
@@ -207,7 +208,7 @@ impl Worker {
     /// injector when it has work and local work ran since the last share,
     /// otherwise the LIFO slot, the deque, then a batch of the injector.
     fn next_task(&self, core: &mut Core) -> Option<Notified> {
-        if core.tick % self.shared.config.global_queue_interval == 0 {
+        if core.tick % self.shared.scheduler.global_queue_interval == 0 {
             self.fire_due_timers();
         }
         if let Some(task) = self.next_from_injector(core) {
@@ -244,7 +245,7 @@ impl Worker {
     /// share if the injector has work and no local work is owed a turn.
     fn next_from_injector(&self, core: &mut Core) -> Option<Notified> {
         if core.injector_share == 0 {
-            if core.local_owed || self.shared.injector.is_empty() {
+            if core.local_owed || self.shared.scheduler.injector.is_empty() {
                 return None;
             }
             if !self.has_local_work() {
@@ -258,7 +259,7 @@ impl Worker {
                 return self.batch_from_injector(core);
             }
             core.local_owed = true;
-            core.injector_share = self.shared.injector.len().clamp(1, STEAL_LIMIT);
+            core.injector_share = self.shared.scheduler.injector.len().clamp(1, STEAL_LIMIT);
         }
         match self.pop_injector() {
             Some(task) => {
@@ -275,12 +276,13 @@ impl Worker {
     /// A fair share of the injector for one worker, moved into its empty
     /// deque at once (the other workers may steal from there).
     fn injector_share(&self) -> usize {
-        (self.shared.injector.len() / self.shared.remotes.len() + 1).min(STEAL_LIMIT)
+        (self.shared.scheduler.injector.len() / self.shared.scheduler.remotes.len() + 1)
+            .min(STEAL_LIMIT)
     }
 
     fn pop_injector(&self) -> Option<Notified> {
         loop {
-            match self.shared.injector.pop() {
+            match self.shared.scheduler.injector.pop() {
                 Stolen::Task(task) => return Some(task),
                 Stolen::Empty => return None,
                 Stolen::Retry => crate::loom::hint::spin_loop(),
@@ -290,7 +292,7 @@ impl Worker {
 
     /// Takes a fair share of the injector into the local deque.
     fn steal_injector(&self) -> Option<Notified> {
-        let injector = &self.shared.injector;
+        let injector = &self.shared.scheduler.injector;
         if injector.is_empty() {
             return None;
         }
@@ -308,12 +310,12 @@ impl Worker {
     /// one, then from the injector.
     fn steal_work(&self, core: &mut Core) -> Option<Notified> {
         if !core.is_searching {
-            if !self.shared.idle.transition_worker_to_searching() {
+            if !self.shared.scheduler.idle.transition_worker_to_searching() {
                 return None;
             }
             core.is_searching = true;
         }
-        let remotes = &self.shared.remotes;
+        let remotes = &self.shared.scheduler.remotes;
         let n = remotes.len();
         // A few rounds, in case steals raced with other thieves.
         for _ in 0..if IS_LOOM { 2 } else { 4 } {
@@ -351,10 +353,15 @@ impl Worker {
     fn run_task(&self, core: &mut Core, task: Notified) {
         if core.is_searching {
             core.is_searching = false;
-            if self.shared.idle.transition_worker_from_searching() {
+            if self
+                .shared
+                .scheduler
+                .idle
+                .transition_worker_from_searching()
+            {
                 // We were the last searcher and found work: there may be
                 // more, and nobody is looking now.
-                self.shared.notify_parked();
+                self.shared.scheduler.notify_parked();
             }
         }
         let stats = &self.remote().stats;
@@ -366,13 +373,13 @@ impl Worker {
         // The chain also stops when the injector has work: outside work
         // waits one poll, not a chain of them (the slot's task stays in
         // the slot, stealable, and runs after the injector's share).
-        while !self.shared.is_shutdown() && self.shared.injector.is_empty() {
+        while !self.shared.is_shutdown() && self.shared.scheduler.injector.is_empty() {
             let Some(task) = self.lifo().take() else {
                 break;
             };
             if lifo_polls == MAX_LIFO_POLLS {
                 self.local.push(task);
-                self.shared.notify_parked();
+                self.shared.scheduler.notify_parked();
                 break;
             }
             lifo_polls += 1;
@@ -419,7 +426,7 @@ impl Worker {
             let alone = is_yield && self.local.len() == 0 && self.lifo().is_empty();
             self.local.push(task);
             if !alone {
-                self.shared.notify_parked();
+                self.shared.scheduler.notify_parked();
             }
         }
     }
@@ -451,16 +458,17 @@ impl Worker {
         }
         let shared = &self.shared;
         if shared
+            .scheduler
             .idle
             .transition_worker_to_parked(self.index, core.is_searching)
         {
-            shared.notify_if_work_pending();
+            shared.scheduler.notify_if_work_pending();
         }
         core.is_searching = false;
         let stats = &self.remote().stats;
         WorkerStats::add(&stats.parks, 1);
         let parked_at = crate::runtime::timer::now();
-        let since_start = parked_at.saturating_duration_since(shared.started);
+        let since_start = parked_at.saturating_duration_since(shared.diag.started);
         stats.parked_since.store(
             u64::try_from(since_start.as_nanos()).unwrap_or(u64::MAX - 1) + 1,
             Relaxed,
@@ -468,7 +476,7 @@ impl Worker {
         self.sleep(core);
         stats.parked_since.store(0, Relaxed);
         let now = crate::runtime::timer::now();
-        shared.advance_coarse_clock(now);
+        shared.diag.advance_coarse_clock(now);
         let slept =
             u64::try_from(now.saturating_duration_since(parked_at).as_nanos()).unwrap_or(u64::MAX);
         WorkerStats::add(&stats.parked_nanos, slept);
@@ -495,7 +503,11 @@ impl Worker {
             if shared.is_shutdown() {
                 return;
             }
-            if shared.idle.transition_worker_from_parked(self.index) {
+            if shared
+                .scheduler
+                .idle
+                .transition_worker_from_parked(self.index)
+            {
                 // The notifier counted us as searching.
                 core.is_searching = true;
                 self.fire_due_timers();
@@ -505,6 +517,7 @@ impl Worker {
                 // Our deadline passed: leave the sleeper list and run what
                 // the timers wake, here.
                 core.is_searching = !shared
+                    .scheduler
                     .idle
                     .transition_worker_from_parked_by_timer(self.index);
                 self.fire_due_timers();
