@@ -58,11 +58,17 @@ fn first_error_returns_at_the_first_panic() {
     let rt = rt(2);
     rt.block_on(async {
         let slow = sleeper(3_600_000);
+        // The quick one has finished before the panicking one starts, so
+        // the order holds however slowly the tasks run (under Miri on a
+        // loaded machine a 1 ms sleeper did not always beat a 5 ms one).
+        let quick = sleeper(1);
+        while !quick.is_finished() {
+            sleep(Duration::from_millis(1)).await;
+        }
         let erring = magpie::spawn(async {
-            sleep(stretch(Duration::from_millis(5))).await;
+            magpie::task::yield_now().await;
             panic!("boom")
         });
-        let quick = sleeper(1);
         let (done, pending) = magpie::wait([slow, erring, quick], WaitFor::FirstError).await;
         assert_eq!(done.len(), 2, "the quick one and the panicking one");
         assert_eq!(pending.len(), 1);
