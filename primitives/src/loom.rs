@@ -129,6 +129,17 @@ pub mod sync {
             }
         }
 
+        impl<T> MutexGuard<'_, T> {
+            /// Mirrors `parking_lot::MutexGuard::unlocked`: releases the
+            /// lock while `f` runs and takes it back.
+            pub fn unlocked<U>(s: &mut Self, f: impl FnOnce() -> U) -> U {
+                s.guard = None;
+                let out = f();
+                s.guard = Some(s.mutex.lock().expect("loom mutex poisoned"));
+                out
+            }
+        }
+
         impl<T> Deref for MutexGuard<'_, T> {
             type Target = T;
             fn deref(&self) -> &T {

@@ -134,7 +134,7 @@
 
 use core::fmt;
 use core::marker::PhantomPinned;
-use core::mem::MaybeUninit;
+use core::mem::{ManuallyDrop, MaybeUninit};
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
@@ -482,7 +482,7 @@ impl<D> WaitList<D> {
     pub(crate) fn lock(&self) -> Locked<'_, D> {
         Locked {
             list: self,
-            guard: Some(self.inner.lock()),
+            guard: ManuallyDrop::new(self.inner.lock()),
             wakers: Wakers::new(),
         }
     }
@@ -492,8 +492,9 @@ impl<D> WaitList<D> {
 /// called when it is dropped, after the lock is released.
 pub(crate) struct Locked<'a, D> {
     list: &'a WaitList<D>,
-    /// `None` only for an instant inside [`Locked::make_room`].
-    guard: Option<MutexGuard<'a, Inner<D>>>,
+    /// Released in `drop`, before the wakers are called (and for an instant
+    /// inside [`Locked::make_room`]).
+    guard: ManuallyDrop<MutexGuard<'a, Inner<D>>>,
     wakers: Wakers,
 }
 
@@ -508,7 +509,11 @@ impl<D> fmt::Debug for Locked<'_, D> {
 impl<D> Drop for Locked<'_, D> {
     #[inline]
     fn drop(&mut self) {
-        self.guard = None;
+        // SAFETY: the guard is dropped here and only here, once: `self` is
+        // being dropped, nothing reads `guard` after this line, and no other
+        // code takes it out (`make_room` releases the lock through the
+        // guard and takes it back before returning).
+        unsafe { ManuallyDrop::drop(&mut self.guard) };
         if self.wakers.is_busy() {
             match self.wakers.take_single() {
                 // The common case (a `notify_one`, a release to one
@@ -541,12 +546,12 @@ pub(crate) struct Removed {
 impl<'a, D> Locked<'a, D> {
     #[inline]
     fn inner(&self) -> &Inner<D> {
-        self.guard.as_ref().expect("the lock is held")
+        &self.guard
     }
 
     #[inline]
     fn inner_mut(&mut self) -> &mut Inner<D> {
-        self.guard.as_mut().expect("the lock is held")
+        &mut self.guard
     }
 
     fn line(&mut self, which: Which<D>) -> &mut Line {
@@ -838,9 +843,8 @@ impl<'a, D> Locked<'a, D> {
     #[inline]
     pub(crate) fn make_room(&mut self) {
         if self.wakers.is_full() {
-            self.guard = None;
-            self.wakers.wake_all();
-            self.guard = Some(self.list.inner.lock());
+            let wakers = &mut self.wakers;
+            MutexGuard::unlocked(&mut self.guard, || wakers.wake_all());
         }
     }
 
@@ -1064,8 +1068,10 @@ struct Wakers {
     /// `buf[..len]` are initialised.
     buf: [MaybeUninit<Waker>; BATCH],
     len: usize,
-    /// Replaced wakers, to drop outside the lock.
-    dead: [Option<Waker>; 2],
+    /// Replaced wakers, to drop outside the lock: `dead[..dead_len]` are
+    /// initialised.
+    dead: [MaybeUninit<Waker>; 2],
+    dead_len: usize,
     /// The first panic of a waker, to resume once the operation is over.
     panic: Option<Box<dyn core::any::Any + Send>>,
 }
@@ -1076,7 +1082,8 @@ impl Wakers {
         Wakers {
             buf: [const { MaybeUninit::uninit() }; BATCH],
             len: 0,
-            dead: [None, None],
+            dead: [const { MaybeUninit::uninit() }; 2],
+            dead_len: 0,
             panic: None,
         }
     }
@@ -1097,22 +1104,19 @@ impl Wakers {
     fn bury(&mut self, waker: Waker) {
         // One lock hold replaces at most one waker per node it polls for,
         // and polls at most one node: two slots are plenty.
-        match self.dead.iter_mut().find(|slot| slot.is_none()) {
-            Some(slot) => *slot = Some(waker),
-            None => unreachable!("more than two wakers replaced under one lock"),
-        }
+        assert!(
+            self.dead_len < self.dead.len(),
+            "more than two wakers replaced under one lock"
+        );
+        self.dead[self.dead_len].write(waker);
+        self.dead_len += 1;
     }
 
     /// The only thing to do, if it is calling one waker (and the thread
     /// is not unwinding, where a panicking waker must be caught).
     #[inline]
     fn take_single(&mut self) -> Option<Waker> {
-        if self.len != 1
-            || self.dead[0].is_some()
-            || self.dead[1].is_some()
-            || self.panic.is_some()
-            || std::thread::panicking()
-        {
+        if self.len != 1 || self.dead_len != 0 || self.panic.is_some() || std::thread::panicking() {
             return None;
         }
         self.len = 0;
@@ -1124,7 +1128,7 @@ impl Wakers {
     /// Anything to wake, drop or resume.
     #[inline]
     fn is_busy(&self) -> bool {
-        self.len > 0 || self.dead[0].is_some() || self.panic.is_some()
+        (self.len | self.dead_len) != 0 || self.panic.is_some()
     }
 
     /// Wakes the rest and then, if a waker panicked (and we are not already
@@ -1143,10 +1147,12 @@ impl Wakers {
     /// Calls every collected waker (and drops the replaced ones), catching
     /// panics.
     fn wake_all(&mut self) {
-        for i in 0..self.dead.len() {
-            if let Some(waker) = self.dead[i].take() {
-                self.catch(move || drop(waker));
-            }
+        while self.dead_len > 0 {
+            self.dead_len -= 1;
+            // SAFETY: `dead[..dead_len]` are initialised (see `bury`);
+            // `dead_len` was lowered first, so this one is read exactly once.
+            let waker = unsafe { self.dead[self.dead_len].assume_init_read() };
+            self.catch(move || drop(waker));
         }
         while self.len > 0 {
             self.len -= 1;
@@ -1155,6 +1161,14 @@ impl Wakers {
             let waker = unsafe { self.buf[self.len].assume_init_read() };
             self.catch(move || waker.wake());
         }
+    }
+
+    /// [`wake_all`](Self::wake_all), out of the way of the paths that
+    /// never need it (a `Locked` dropped while unwinding).
+    #[cold]
+    #[inline(never)]
+    fn wake_all_cold(&mut self) {
+        self.wake_all();
     }
 
     fn catch(&mut self, f: impl FnOnce()) {
@@ -1167,9 +1181,9 @@ impl Wakers {
 impl Drop for Wakers {
     #[inline]
     fn drop(&mut self) {
-        if self.len > 0 {
+        if (self.len | self.dead_len) != 0 {
             // Only if the lock holder unwound mid-operation.
-            self.wake_all();
+            self.wake_all_cold();
         }
     }
 }
