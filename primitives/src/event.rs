@@ -171,5 +171,5 @@ wait_future! {
     /// event.set();
     /// futures::executor::block_on(fut);
     /// ```
-    pub struct EventWait['a]['a](FlagWait<'a, Event>) -> ();
+    pub struct EventWait['a]['a](FlagWait<&'a Event>) -> ();
 }

@@ -68,20 +68,36 @@ pub(crate) fn link_unless_bit<D>(
         .enqueue(me, 1, waker, |s| if s & bit != 0 { None } else { Some(s) })
 }
 
-/// The operation of a future that waits for a [`Flag`].
-pub(crate) struct FlagWait<'a, F> {
-    flag: &'a F,
+impl<F: Flag> Flag for &F {
+    type Data = F::Data;
+    const LINE: Option<LineOf<F::Data>> = F::LINE;
+
+    #[inline]
+    fn list(&self) -> &WaitList<F::Data> {
+        (**self).list()
+    }
+
+    #[inline]
+    fn link_unless_raised(&self, me: &mut Waiter<'_>, waker: &Waker) -> bool {
+        (**self).link_unless_raised(me, waker)
+    }
 }
 
-impl<'a, F> FlagWait<'a, F> {
+/// The operation of a future that waits for a [`Flag`]: usually a borrow
+/// of the primitive (`FlagWait<&'a Event>`), or a small struct of borrows.
+pub(crate) struct FlagWait<F> {
+    flag: F,
+}
+
+impl<F> FlagWait<F> {
     /// A wait for `flag`.
     #[inline]
-    pub(crate) fn new(flag: &'a F) -> Self {
+    pub(crate) fn new(flag: F) -> Self {
         FlagWait { flag }
     }
 }
 
-impl<F: Flag> WaitOp for FlagWait<'_, F> {
+impl<F: Flag> WaitOp for FlagWait<F> {
     type Output = ();
 
     #[inline]

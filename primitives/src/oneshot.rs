@@ -548,7 +548,7 @@ wait_future! {
     /// drop(rx);
     /// futures::executor::block_on(closed);
     /// ```
-    pub struct Closed['a, T]['a, T](FlagWait<'a, Chan<T>>) -> ();
+    pub struct Closed['a, T]['a, T](FlagWait<&'a Chan<T>>) -> ();
 }
 
 /// The [`Receiver`] failed: the sender was dropped without sending (or

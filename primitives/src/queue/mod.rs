@@ -77,7 +77,8 @@ pub use ops::{Get, Join, Put};
 pub use storage::{Fifo, Lifo, Priority, Storage};
 pub use stream::QueueStream;
 
-use ops::{GetOp, JoinOp, PutOp};
+use crate::flag::FlagWait;
+use ops::{GetOp, PutOp, Unfinished};
 use shared::{CLOSED, ONE_TASK, Shared, pop, push};
 
 #[cfg(doc)]
@@ -467,10 +468,10 @@ impl<T, S: Storage<T>> GenericQueue<T, S> {
     /// });
     /// ```
     pub fn join(&self) -> Join<'_, S> {
-        Join::from_op(JoinOp {
+        Join::from_op(FlagWait::new(Unfinished {
             list: &self.shared.list,
             tasks: &self.shared.tasks,
-        })
+        }))
     }
 
     /// A [`Stream`] of the items: each `next()` is a [`get`](Self::get),

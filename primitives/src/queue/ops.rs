@@ -10,14 +10,15 @@
 //! by `close` (`Closed`) owns nothing.
 
 use core::ops::Deref;
-use core::task::{Context, Poll, ready};
+use core::task::{Context, Poll, Waker, ready};
 use std::sync::Arc;
 
 use crate::coop;
 use crate::error::{GetError, PutError};
+use crate::flag::{Flag, FlagWait};
 use crate::loom::sync::atomic::AtomicUsize;
 use crate::loom::sync::atomic::Ordering::{Acquire, Relaxed};
-use crate::wait_list::{Locked, Removed, Status, WaitList, WaitOp, Waiter, wait_future};
+use crate::wait_list::{LineOf, Locked, Removed, Status, WaitList, WaitOp, Waiter, wait_future};
 
 use super::item::{QueueItem, QueueRef};
 use super::shared::{
@@ -241,61 +242,40 @@ where
     }
 }
 
-pub(super) struct JoinOp<'a, S> {
+/// What a joiner waits for: no unfinished item. Joiners wait in the
+/// joiners' line; the last item's done wakes them (see
+/// [`Shared::task_done_one`]).
+pub(super) struct Unfinished<'a, S> {
     pub(super) list: &'a WaitList<State<S>>,
     pub(super) tasks: &'a AtomicUsize,
 }
 
-impl<S> WaitOp for JoinOp<'_, S> {
-    type Output = ();
+impl<S> Flag for Unfinished<'_, S> {
+    type Data = State<S>;
+    const LINE: Option<LineOf<State<S>>> = Some(joiners);
 
-    fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            match me.status() {
-                Status::Idle => {
-                    // A first poll: the budget first, before the lock.
-                    let proceed = ready!(coop::poll_proceed(cx));
-                    let mut locked = self.list.lock();
-                    // Announce a joiner, under the lock (see
-                    // `Shared::task_done_one`), unless nothing is unfinished.
-                    let mut word = self.tasks.load(Acquire);
-                    if word >= ONE_TASK && word & JOINERS == 0 {
-                        word = self.tasks.fetch_or(JOINERS, Acquire);
-                        if word < ONE_TASK {
-                            // Done before the bit was set: take it back (no
-                            // joiner waits while the count is 0).
-                            self.tasks.fetch_and(!JOINERS, Relaxed);
-                        }
-                    }
-                    if word < ONE_TASK {
-                        proceed.made_progress();
-                        return Poll::Ready(());
-                    }
-                    locked.enqueue_in(joiners, me, cx.waker());
-                    return Poll::Pending;
-                }
-                Status::Waiting => {
-                    let mut locked = self.list.lock();
-                    if let Some(mut mine) = locked.mine_in(joiners, me) {
-                        mine.set_waker(cx.waker());
-                        return Poll::Pending;
-                    }
-                }
-                Status::Granted | Status::Closed => {
-                    me.take_grant();
-                    me.take_closed();
-                    return Poll::Ready(());
-                }
-            }
-        }
+    fn list(&self) -> &WaitList<State<S>> {
+        self.list
     }
 
-    fn cancel(&mut self, me: &mut Waiter<'_>) {
-        if me.status() == Status::Waiting && self.list.lock().remove_in(joiners, me).is_some() {
-            return;
+    fn link_unless_raised(&self, me: &mut Waiter<'_>, waker: &Waker) -> bool {
+        let mut locked = self.list.lock();
+        // Announce a joiner, under the lock (see `Shared::task_done_one`),
+        // unless nothing is unfinished.
+        let mut word = self.tasks.load(Acquire);
+        if word >= ONE_TASK && word & JOINERS == 0 {
+            word = self.tasks.fetch_or(JOINERS, Acquire);
+            if word < ONE_TASK {
+                // Done before the bit was set: take it back (no joiner
+                // waits while the count is 0).
+                self.tasks.fetch_and(!JOINERS, Relaxed);
+            }
         }
-        // Woken with every other joiner: nothing to pass on.
-        me.take_grant();
+        if word < ONE_TASK {
+            return false;
+        }
+        locked.enqueue_in(joiners, me, waker);
+        true
     }
 }
 
@@ -343,5 +323,5 @@ wait_future! {
     /// let fut: Join<'_, Fifo<u8>> = q.join();
     /// futures::executor::block_on(fut); // nothing unfinished
     /// ```
-    pub struct Join['a, S]['a, S](pub(super) JoinOp<'a, S>) -> ();
+    pub struct Join['a, S]['a, S](pub(super) FlagWait<Unfinished<'a, S>>) -> ();
 }
