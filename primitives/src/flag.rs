@@ -4,10 +4,10 @@
 //!
 //! # Protocol
 //!
-//! A [`Flag`] is a condition that a raiser makes true and then wakes the
-//! whole line it guards (`notify_all` or `notify_all_in`, with the list's
-//! lock held when the condition changes or right after it changed under
-//! the lock). A waiter, on its first poll, spends coop budget, then calls
+//! A [`Flag`] is a condition that a raiser makes true (with the list's lock
+//! held, or before taking it) and then, under the lock, wakes the whole
+//! line it guards (`notify_all` or `notify_all_in`). A waiter, on its first
+//! poll, spends coop budget, then calls
 //! [`Flag::link_unless_raised`], which either sees the condition true
 //! (ready, no waiting) or links the waiter with the condition checked
 //! *atomically with the link*: under the lock, or through the state word's
