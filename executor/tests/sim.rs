@@ -672,6 +672,7 @@ fn dropping_a_sim_drops_each_unfinished_future_once() {
     let drops = DropCounter::new();
     let sim: Sim = Builder::new().seed(9).build();
     let event = Arc::new(Event::new());
+    let late = Arc::new(Mutex::new(None));
     let handles = sim.block_on(async {
         let waiting = {
             let (token, event) = (drops.token(), event.clone());
@@ -689,19 +690,29 @@ fn dropping_a_sim_drops_each_unfinished_future_once() {
         };
         let pending = magpie::spawn(Pending(drops.token()));
         // A destructor that spawns while the sim is being dropped: the
-        // spawn is refused (cancelled at once), its future dropped too.
+        // spawn is refused (cancelled at once), its future dropped too. The
+        // handle is checked after the drop, not in the destructor, where a
+        // failed assertion would be a panic in a dropped future.
         let spawner = {
-            let token = drops.token();
-            magpie::spawn(async move {
-                struct SpawnOnDrop(#[allow(dead_code)] support::DropToken);
-                impl Drop for SpawnOnDrop {
-                    fn drop(&mut self) {
-                        let token = support::DropCounter::new().token();
-                        let late = magpie::spawn(async move { drop(token) });
-                        assert!(late.is_finished(), "a spawn during the drop was accepted");
-                    }
+            struct SpawnOnDrop {
+                _token: support::DropToken,
+                late_token: Option<support::DropToken>,
+                late: Arc<Mutex<Option<task::JoinHandle<()>>>>,
+            }
+            impl Drop for SpawnOnDrop {
+                fn drop(&mut self) {
+                    let token = self.late_token.take();
+                    let late = magpie::spawn(async move { drop(token) });
+                    *self.late.lock().unwrap() = Some(late);
                 }
-                let _guard = SpawnOnDrop(token);
+            }
+            let guard = SpawnOnDrop {
+                _token: drops.token(),
+                late_token: Some(drops.token()),
+                late: late.clone(),
+            };
+            magpie::spawn(async move {
+                let _guard = guard;
                 std::future::pending::<()>().await
             })
         };
@@ -712,11 +723,19 @@ fn dropping_a_sim_drops_each_unfinished_future_once() {
     assert_eq!(sim.len(), 4);
     assert_eq!(drops.drops(), 0);
     drop(sim);
-    assert_eq!(drops.drops(), 4, "each future dropped exactly once");
+    assert_eq!(
+        drops.drops(),
+        5,
+        "each future dropped exactly once, the late one's too"
+    );
     for handle in handles {
         assert!(handle.is_finished());
     }
+    let late = late.lock().unwrap().take().expect("the destructor spawned");
+    assert!(late.is_finished(), "a spawn during the drop was accepted");
+    let refused = futures::executor::block_on(late).unwrap_err();
+    assert!(refused.is_cancelled());
     // Nothing holds a task any more: the event's waiter list is empty.
     event.set();
-    assert_eq!(drops.drops(), 4);
+    assert_eq!(drops.drops(), 5);
 }

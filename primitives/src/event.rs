@@ -1,11 +1,11 @@
 //! [`Event`]: asyncio's `Event`.
 
 use core::fmt;
-use core::task::{Context, Poll, ready};
+use core::task::Waker;
 
-use crate::coop;
+use crate::flag::{Flag, FlagWait, link_unless_bit};
 use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Release};
-use crate::wait_list::{Status, WAITERS, WaitList, WaitOp, Waiter, wait_future};
+use crate::wait_list::{WAITERS, WaitList, Waiter, wait_future};
 
 /// The event is set.
 const SET: usize = 1 << 1;
@@ -127,7 +127,7 @@ impl Event {
     /// futures::executor::block_on(event.wait());
     /// ```
     pub fn wait(&self) -> EventWait<'_> {
-        EventWait::from_op(WaitForSet { event: self })
+        EventWait::from_op(FlagWait::new(self))
     }
 }
 
@@ -145,56 +145,16 @@ impl fmt::Debug for Event {
     }
 }
 
-struct WaitForSet<'a> {
-    event: &'a Event,
-}
+impl Flag for Event {
+    type Data = ();
 
-impl WaitOp for WaitForSet<'_> {
-    type Output = ();
-
-    #[inline]
-    fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            match me.status() {
-                Status::Idle => {
-                    // A first poll: the budget first, before registering.
-                    let proceed = ready!(coop::poll_proceed(cx));
-                    if self.event.is_set() {
-                        proceed.made_progress();
-                        return Poll::Ready(());
-                    }
-                    let mut locked = self.event.list.lock();
-                    let linked = locked.enqueue(me, 1, cx.waker(), |s| {
-                        if s & SET != 0 { None } else { Some(s) }
-                    });
-                    if linked {
-                        return Poll::Pending;
-                    }
-                    proceed.made_progress();
-                    return Poll::Ready(());
-                }
-                Status::Waiting => {
-                    let mut locked = self.event.list.lock();
-                    if let Some(mut mine) = locked.mine(me) {
-                        mine.set_waker(cx.waker());
-                        return Poll::Pending;
-                    }
-                }
-                Status::Granted | Status::Closed => {
-                    me.take_grant();
-                    me.take_closed();
-                    return Poll::Ready(());
-                }
-            }
-        }
+    fn list(&self) -> &WaitList {
+        &self.list
     }
 
-    fn cancel(&mut self, me: &mut Waiter<'_>) {
-        if me.status() == Status::Waiting && self.event.list.lock().remove(me).is_some() {
-            return;
-        }
-        // Woken by `set`: nothing to pass on, every waiter was woken.
-        me.take_grant();
+    #[inline]
+    fn link_unless_raised(&self, me: &mut Waiter<'_>, waker: &Waker) -> bool {
+        link_unless_bit(&self.list, SET, me, waker)
     }
 }
 
@@ -211,5 +171,5 @@ wait_future! {
     /// event.set();
     /// futures::executor::block_on(fut);
     /// ```
-    pub struct EventWait['a]['a](WaitForSet<'a>) -> ();
+    pub struct EventWait['a]['a](FlagWait<&'a Event>) -> ();
 }

@@ -90,6 +90,7 @@ mod data;
 mod error;
 mod event;
 mod fairness;
+mod flag;
 mod lock;
 mod permits;
 mod queue;

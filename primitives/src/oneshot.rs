@@ -70,11 +70,12 @@
 //! ```
 
 use crate::coop;
+use crate::flag::{Flag, FlagWait, link_unless_bit};
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::AtomicUsize;
 use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire};
-use crate::wait_list::{Status, WAITERS, WaitList, WaitOp, Waiter, wait_future};
+use crate::wait_list::{WAITERS, WaitList, Waiter, wait_future};
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -305,7 +306,7 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub fn closed(&self) -> Closed<'_, T> {
-        Closed::from_op(WaitForClose { chan: self.chan() })
+        Closed::from_op(FlagWait::new(self.chan()))
     }
 }
 
@@ -520,52 +521,17 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-struct WaitForClose<'a, T> {
-    chan: &'a Chan<T>,
-}
+/// The sender's `closed()` waits for `RX_CLOSED`.
+impl<T> Flag for Chan<T> {
+    type Data = ();
 
-impl<T> WaitOp for WaitForClose<'_, T> {
-    type Output = ();
-
-    fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            match me.status() {
-                Status::Idle => {
-                    let proceed = ready!(coop::poll_proceed(cx));
-                    if self.chan.state().load(Acquire) & RX_CLOSED == 0 {
-                        let mut locked = self.chan.list.lock();
-                        let linked = locked.enqueue(me, 1, cx.waker(), |s| {
-                            if s & RX_CLOSED != 0 { None } else { Some(s) }
-                        });
-                        if linked {
-                            return Poll::Pending;
-                        }
-                    }
-                    proceed.made_progress();
-                    return Poll::Ready(());
-                }
-                Status::Waiting => {
-                    let mut locked = self.chan.list.lock();
-                    if let Some(mut mine) = locked.mine(me) {
-                        mine.set_waker(cx.waker());
-                        return Poll::Pending;
-                    }
-                }
-                Status::Granted | Status::Closed => {
-                    me.take_grant();
-                    me.take_closed();
-                    return Poll::Ready(());
-                }
-            }
-        }
+    fn list(&self) -> &WaitList {
+        &self.list
     }
 
-    fn cancel(&mut self, me: &mut Waiter<'_>) {
-        if me.status() == Status::Waiting && self.chan.list.lock().remove(me).is_some() {
-            return;
-        }
-        // Woken with every other waiter by the close: nothing to pass on.
-        me.take_grant();
+    #[inline]
+    fn link_unless_raised(&self, me: &mut Waiter<'_>, waker: &Waker) -> bool {
+        link_unless_bit(&self.list, RX_CLOSED, me, waker)
     }
 }
 
@@ -582,7 +548,7 @@ wait_future! {
     /// drop(rx);
     /// futures::executor::block_on(closed);
     /// ```
-    pub struct Closed['a, T]['a, T](WaitForClose<'a, T>) -> ();
+    pub struct Closed['a, T]['a, T](FlagWait<&'a Chan<T>>) -> ();
 }
 
 /// The [`Receiver`] failed: the sender was dropped without sending (or

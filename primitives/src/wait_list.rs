@@ -1300,13 +1300,16 @@ impl<O: WaitOp + fmt::Debug> fmt::Debug for Waiting<O> {
 /// ```
 ///
 /// The first brackets hold the generic parameters with their bounds, the
-/// second the arguments. The generated struct has a single private field,
-/// no `Drop` and no `Unpin` impl, which is what makes the pin projection
-/// below sound; do not add either.
+/// second the arguments. A visibility before the operation's type (say
+/// `(pub(super) LockOp<'a, T>)`) is that of the constructor `from_op`, for
+/// a future made in another module than the one that declares it. The
+/// generated struct has a single private field, no `Drop` and no `Unpin`
+/// impl, which is what makes the pin projection below sound; do not add
+/// either.
 macro_rules! wait_future {
     (
         $(#[$attr:meta])*
-        $vis:vis struct $name:ident [$($gen:tt)*] [$($arg:tt)*] ($op:ty) -> $out:ty;
+        $vis:vis struct $name:ident [$($gen:tt)*] [$($arg:tt)*] ($op_vis:vis $op:ty) -> $out:ty;
     ) => {
         $(#[$attr])*
         #[must_use = "futures do nothing unless you `.await` or poll them"]
@@ -1316,7 +1319,7 @@ macro_rules! wait_future {
 
         impl<$($gen)*> $name<$($arg)*> {
             #[inline]
-            fn from_op(op: $op) -> Self {
+            $op_vis fn from_op(op: $op) -> Self {
                 $name { inner: $crate::wait_list::Waiting::new(op) }
             }
 

@@ -49,14 +49,17 @@
 
 use core::fmt;
 use core::ops::Deref;
-use core::task::{Context, Poll, ready};
+use core::task::{Context, Poll, Waker, ready};
 use std::sync::Arc;
 
 use crate::coop;
+use crate::flag::{Flag, FlagWait};
 use crate::loom::sync::atomic::AtomicUsize;
 use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::loom::sync::{RwLock, RwLockReadGuard};
-use crate::wait_list::{Line, Outcome, Status, WAITERS, WaitList, WaitOp, Waiter, wait_future};
+use crate::wait_list::{
+    Line, LineOf, Outcome, Status, WAITERS, WaitList, WaitOp, Waiter, wait_future,
+};
 
 /// The sender was dropped.
 const CLOSED: usize = 1 << 1;
@@ -364,9 +367,7 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub fn closed(&self) -> Closed<'_, T> {
-        Closed::from_op(WaitForReceivers {
-            shared: &self.shared,
-        })
+        Closed::from_op(FlagWait::new(&*self.shared))
     }
 }
 
@@ -648,51 +649,25 @@ wait_future! {
     pub struct Changed['a, T]['a, T](WaitForChange<'a, T>) -> Result<(), RecvError>;
 }
 
-struct WaitForReceivers<'a, T> {
-    shared: &'a Shared<T>,
-}
+/// The sender's `closed()` waits, in the closers' line, for no receiver
+/// to be left.
+impl<T> Flag for Shared<T> {
+    type Data = Closers;
+    const LINE: Option<LineOf<Closers>> = Some(closers);
 
-impl<T> WaitOp for WaitForReceivers<'_, T> {
-    type Output = ();
-
-    fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            match me.status() {
-                Status::Idle => {
-                    let proceed = ready!(coop::poll_proceed(cx));
-                    let mut locked = self.shared.list.lock();
-                    // Under the lock: the last receiver's drop decrements
-                    // before it takes it, and releases this line with it.
-                    if self.shared.receivers.load(Acquire) != 0 {
-                        locked.enqueue_in(closers, me, cx.waker());
-                        return Poll::Pending;
-                    }
-                    proceed.made_progress();
-                    return Poll::Ready(());
-                }
-                Status::Waiting => {
-                    let mut locked = self.shared.list.lock();
-                    if let Some(mut mine) = locked.mine_in(closers, me) {
-                        mine.set_waker(cx.waker());
-                        return Poll::Pending;
-                    }
-                }
-                Status::Granted | Status::Closed => {
-                    me.take_grant();
-                    me.take_closed();
-                    return Poll::Ready(());
-                }
-            }
-        }
+    fn list(&self) -> &WaitList<Closers> {
+        &self.list
     }
 
-    fn cancel(&mut self, me: &mut Waiter<'_>) {
-        if me.status() == Status::Waiting
-            && self.shared.list.lock().remove_in(closers, me).is_some()
-        {
-            return;
+    fn link_unless_raised(&self, me: &mut Waiter<'_>, waker: &Waker) -> bool {
+        let mut locked = self.list.lock();
+        // Under the lock: the last receiver's drop decrements before it
+        // takes it, and releases this line with it.
+        if self.receivers.load(Acquire) == 0 {
+            return false;
         }
-        me.take_grant();
+        locked.enqueue_in(closers, me, waker);
+        true
     }
 }
 
@@ -709,7 +684,7 @@ wait_future! {
     /// drop(rx);
     /// futures::executor::block_on(closed);
     /// ```
-    pub struct Closed['a, T]['a, T](WaitForReceivers<'a, T>) -> ();
+    pub struct Closed['a, T]['a, T](FlagWait<&'a Shared<T>>) -> ();
 }
 
 /// [`Sender::send`] failed: every receiver was dropped. The value is

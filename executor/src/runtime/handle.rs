@@ -189,23 +189,18 @@ impl Handle {
         // just before the close is linked before the sweep, which cancels
         // it, or refused by the closed list.
         let inserted = if self.shared.is_shutdown() {
+            raw.cancel_unlisted();
             Err(crate::task_core::Closed)
         } else {
-            self.shared.owned.insert(raw)
+            raw.insert_or_cancel(&self.shared.owned)
         };
         match inserted {
             Ok(()) => {
                 raw.schedule();
                 Ok(handle)
             }
-            Err(_closed) => {
-                // Cancel it here: the future is dropped on this thread, then
-                // release the references the list and the run queue would
-                // have held.
-                raw.shutdown();
-                raw.drop_references(2);
-                Err(handle)
-            }
+            // Cancelled: the handle resolves to a cancelled error.
+            Err(_closed) => Err(handle),
         }
     }
 

@@ -348,15 +348,10 @@ impl LocalScheduler {
         // when the task has completed.
         let raw = unsafe { RawTask::new_local(future, self.clone(), Id::next(), meta) };
         let handle = JoinHandle::new(raw);
-        match self.0.owned.insert(raw) {
-            Ok(()) => raw.schedule(),
-            Err(_closed) => {
-                // The set is being dropped: cancel the task here (its
-                // future is dropped on this thread), and release the
-                // references the list and the queue would have held.
-                raw.shutdown();
-                raw.drop_references(2);
-            }
+        // Refused while the set is being dropped: then the task is
+        // cancelled here, on the set's thread.
+        if raw.insert_or_cancel(&self.0.owned).is_ok() {
+            raw.schedule();
         }
         handle
     }

@@ -119,6 +119,38 @@ pub(crate) struct OwnedTasks {
 #[derive(Debug)]
 pub(crate) struct Closed;
 
+impl RawTask {
+    /// Hands a fresh task (from [`RawTask::new`] or `new_local`, not yet
+    /// scheduled) to its owner's list, which takes over the list's
+    /// reference; the caller then queues its first entry with
+    /// [`schedule`](RawTask::schedule). If the list is closed (the owner is
+    /// shutting down), the task is cancelled here instead (see
+    /// [`cancel_unlisted`](RawTask::cancel_unlisted)) and `Err` says so:
+    /// its `JoinHandle` resolves to a cancelled error.
+    pub(crate) fn insert_or_cancel(self, owned: &OwnedTasks) -> Result<(), Closed> {
+        let inserted = owned.insert(self);
+        if inserted.is_err() {
+            self.cancel_unlisted();
+        }
+        inserted
+    }
+
+    /// Cancels a fresh task that no list took: its future is dropped on
+    /// this thread, and the two references the list and the first run-queue
+    /// entry would have held are released. The `JoinHandle`'s reference is
+    /// left; the handle sees the task cancelled.
+    ///
+    /// Ownership: a fresh task has three references (handle, list, entry)
+    /// and, unlisted and unscheduled, nobody but its creator can reach it,
+    /// so the caller holds the two it releases, and `shutdown` (which needs
+    /// a reference held across it) runs with them still held. For a local
+    /// task, this is the set's thread (the contract of `new_local`).
+    pub(crate) fn cancel_unlisted(self) {
+        self.shutdown();
+        self.drop_references(2);
+    }
+}
+
 impl OwnedTasks {
     /// `shards` is rounded up to a power of two.
     pub(crate) fn new(shards: usize) -> OwnedTasks {
@@ -159,7 +191,9 @@ impl OwnedTasks {
 
     /// Links a fresh task (taking over its list reference). Refused once
     /// the list is closed; the caller then still owns that reference.
-    pub(crate) fn insert(&self, task: RawTask) -> Result<(), Closed> {
+    /// Private: tasks come in through [`RawTask::insert_or_cancel`], which
+    /// cancels a refused one.
+    fn insert(&self, task: RawTask) -> Result<(), Closed> {
         let header = task.header();
         let slot = self.slot(header.id.as_u64());
         let mut shard = slot.lock.lock();

@@ -442,7 +442,7 @@ impl SimScheduler {
         let id = Id::next();
         let raw = RawTask::new(future, self.clone(), id, meta);
         let handle = JoinHandle::new(raw);
-        match self.0.owned.insert(raw) {
+        match raw.insert_or_cancel(&self.0.owned) {
             Ok(()) => {
                 {
                     let mut state = self.0.state.lock();
@@ -464,14 +464,8 @@ impl SimScheduler {
                 raw.schedule();
                 Ok(handle)
             }
-            Err(_closed) => {
-                // The sim is being dropped: cancel the task here (its
-                // future is dropped on this thread) and release the
-                // references the list and the queue would have held.
-                raw.shutdown();
-                raw.drop_references(2);
-                Err(handle)
-            }
+            // The sim is being dropped: the task was cancelled.
+            Err(_closed) => Err(handle),
         }
     }
 
