@@ -34,7 +34,7 @@
 //! reports a deadlock), real I/O, and real time. `spawn_blocking` runs its
 //! closure as a simulated task, in one poll, when the simulation picks it:
 //! a closure that blocks for real blocks the whole simulation. See
-//! `docs/simulation.md`.
+//! `docs/deterministic.md`.
 //!
 //! ```
 //! use magpie::sync::Lock;

@@ -223,7 +223,7 @@ fn a_deadlock_panics_with_a_report_naming_the_waiting_tasks() {
     assert!(report.contains("seed 0x1"), "{report}");
     assert!(report.contains("1 unfinished task(s)"), "{report}");
     assert!(
-        report.contains("task #1 \"waits-for-event\" spawned at ") && report.contains("sim.rs"),
+        report.contains("task #1 \"waits-for-event\" spawned at ") && report.contains("deterministic.rs"),
         "{report}"
     );
     assert!(!report.contains("task #2"), "{report}");
