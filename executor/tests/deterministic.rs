@@ -6,7 +6,7 @@
 
 mod support;
 
-use magpie::sim::{Builder, Explore, Failure, Scheduler, Sim};
+use magpie::sim::{Builder, Explore, Failure, Schedule, Scheduler, Sim};
 use magpie::sync::{Event, Lock, Queue, Semaphore};
 use magpie::task::{self, JoinError};
 use magpie::time::{self, Duration};
@@ -223,7 +223,8 @@ fn a_deadlock_panics_with_a_report_naming_the_waiting_tasks() {
     assert!(report.contains("seed 0x1"), "{report}");
     assert!(report.contains("1 unfinished task(s)"), "{report}");
     assert!(
-        report.contains("task #1 \"waits-for-event\" spawned at ") && report.contains("deterministic.rs"),
+        report.contains("task #1 \"waits-for-event\" spawned at ")
+            && report.contains("deterministic.rs"),
         "{report}"
     );
     assert!(!report.contains("task #2"), "{report}");
@@ -477,6 +478,147 @@ fn magpie_seed_replays_one_seed() {
         stdout.contains("MAGPIE_SEED=\"0xnope\" is not a seed"),
         "{stdout}"
     );
+}
+
+/// `check_then_act` among busy bystanders: tasks that yield many times,
+/// so that a failing schedule is full of preemptions unrelated to the bug.
+async fn noisy_check_then_act() {
+    let noise: Vec<_> = (0..4)
+        .map(|_| {
+            magpie::spawn(async {
+                for _ in 0..8 {
+                    task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    check_then_act().await;
+    magpie::gather(noise).await;
+}
+
+#[test]
+fn a_failing_schedule_is_shrunk_and_the_shrunk_schedule_replays() {
+    let failure = Explore::new().check(noisy_check_then_act).unwrap_err();
+    assert!(
+        failure.message().contains("both tasks claimed"),
+        "{failure}"
+    );
+    // The bystanders' preemptions are taken out; the bug needs one switch
+    // between a check and the act.
+    assert!(
+        failure.preemptions() < failure.original_preemptions(),
+        "{failure}"
+    );
+    assert!(failure.preemptions() >= 1, "{failure}");
+    assert!(failure.shrink_runs() >= 1);
+    assert!(
+        failure.shrunk_message().contains("both tasks claimed"),
+        "{failure}"
+    );
+    let report = failure.to_string();
+    assert!(
+        report.contains(&format!(
+            "shrunk from {} to {} preemption(s)",
+            failure.original_preemptions(),
+            failure.preemptions()
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "MAGPIE_SCHEDULE={} cargo test",
+            failure.schedule()
+        )),
+        "{report}"
+    );
+    // The replay string round-trips, and the schedule replays the failure,
+    // with exactly its preemptions, every time.
+    let parsed: Schedule = failure.schedule().to_string().parse().unwrap();
+    assert_eq!(&parsed, failure.schedule());
+    for _ in 0..3 {
+        let sim = Builder::new().replay(parsed.clone()).build();
+        let replayed = catch_unwind(AssertUnwindSafe(|| sim.block_on(noisy_check_then_act())))
+            .map_err(panic_text)
+            .unwrap_err();
+        assert!(replayed.contains("both tasks claimed"), "{replayed}");
+        assert_eq!(sim.preemptions(), failure.preemptions());
+    }
+}
+
+#[test]
+fn a_replayed_schedule_takes_the_same_steps() {
+    for seed in [0, 7, 0xFEED] {
+        let sim = Builder::new().seed(seed).workers(3).build();
+        let out = sim.block_on(busy_program());
+        let replay = Builder::new().replay(sim.schedule()).build();
+        assert_eq!(replay.block_on(busy_program()), out);
+        assert_eq!(replay.trace(), sim.trace());
+        assert_eq!(replay.schedule(), sim.schedule());
+        assert_eq!(replay.preemptions(), sim.preemptions());
+    }
+    // PCT's priorities and change points are recorded too.
+    let pct = Scheduler::Pct {
+        depth: 3,
+        steps: 50,
+    };
+    let sim = Builder::new().seed(3).scheduler(pct).build();
+    sim.block_on(busy_program());
+    let replay = Builder::new().replay(sim.schedule()).build();
+    replay.block_on(busy_program());
+    assert_eq!(replay.trace(), sim.trace());
+}
+
+/// Run as a child process by `magpie_schedule_replays_the_shrunk_schedule`.
+#[test]
+#[ignore = "run by magpie_schedule_replays_the_shrunk_schedule in a child process, with MAGPIE_SCHEDULE set"]
+fn explore_schedule_child() {
+    Explore::new().run(noisy_check_then_act);
+}
+
+#[test]
+fn magpie_schedule_replays_the_shrunk_schedule() {
+    let failure = Explore::new().check(noisy_check_then_act).unwrap_err();
+    let child = |schedule: String| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "explore_schedule_child",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(magpie::sim::SCHEDULE_VAR, schedule)
+            .env_remove(magpie::sim::SEED_VAR)
+            .output()
+            .unwrap()
+    };
+    let schedule = failure.schedule().to_string();
+    let out = child(schedule.clone());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("both tasks claimed"), "{stdout}");
+    assert!(stdout.contains("(seed 1 of this exploration)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "shrunk from {0} to {0} preemption(s) in 0 run(s)",
+            failure.preemptions()
+        )),
+        "{stdout}"
+    );
+    // Garbage is refused with an explanation, not run as some schedule.
+    let out = child("not-a-schedule".to_string());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("MAGPIE_SCHEDULE: \"not-a-schedule\" is not a magpie::sim schedule"),
+        "{stdout}"
+    );
+    // So is a corrupted one: one choice changed, the check no longer fits.
+    let (body, check) = schedule.rsplit_once(':').unwrap();
+    let corrupted = format!("{body}_1:{check}");
+    let out = child(corrupted);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("the check does not match"), "{stdout}");
 }
 
 #[test]

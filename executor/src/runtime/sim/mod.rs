@@ -27,6 +27,9 @@
 //!   number, name and spawn location.
 //! * **Exploration**: [`Explore`] runs a test over many seeds and reports
 //!   the first failing one with a replay command (`MAGPIE_SEED=...`).
+//! * **Shrinking**: a run's choices are recorded ([`Sim::schedule`]); a
+//!   failing one is shrunk to fewer preemptions and reported with a
+//!   replay string ([`Schedule`], `MAGPIE_SCHEDULE=...`).
 //!
 //! What is not simulated: real OS threads (a waker called from another
 //! thread is honoured, but when it comes is not under the seed's control,
@@ -59,11 +62,14 @@
 //! assert_eq!(total, 4);
 //! ```
 
+mod choices;
 mod explore;
 mod scheduler;
 
-pub use self::explore::{Explore, Failure, SEED_VAR, explore};
+pub use self::choices::{Schedule, ScheduleError};
+pub use self::explore::{DEFAULT_SHRINK_RUNS, Explore, Failure, SCHEDULE_VAR, SEED_VAR, explore};
 
+use self::choices::Fit;
 use self::scheduler::SimScheduler;
 pub(crate) use self::scheduler::current;
 use crate::runtime::timer::Driver;
@@ -82,6 +88,11 @@ pub(crate) struct Config {
     pub(crate) workers: usize,
     pub(crate) max_steps: u64,
     pub(crate) scheduler: Scheduler,
+    /// A recorded schedule to replay instead of drawing from the seed.
+    pub(crate) replay: Option<(Vec<Vec<u64>>, Fit)>,
+    /// Shrinking's preemption-bounded runs: a stream's seed, and one
+    /// preemptible pick in how many preempts.
+    pub(crate) sparse: Option<(u64, usize)>,
 }
 
 /// How a [`Sim`] picks what runs next.
@@ -150,6 +161,8 @@ impl Builder {
                 workers: 2,
                 max_steps: DEFAULT_MAX_STEPS,
                 scheduler: Scheduler::Random,
+                replay: None,
+                sparse: None,
             },
         }
     }
@@ -219,6 +232,45 @@ impl Builder {
     /// ```
     pub fn scheduler(mut self, scheduler: Scheduler) -> Builder {
         self.config.scheduler = scheduler;
+        self
+    }
+
+    /// Replays a recorded [`Schedule`] (from [`Sim::schedule`], or parsed
+    /// from a failure report's `MAGPIE_SCHEDULE=...`): its seed, worker
+    /// count, scheduler and every choice, so that the same program takes
+    /// the same steps. Past the end of the record, each choice is the
+    /// default one (no preemption). A recorded choice that does not fit
+    /// the program (another test, other code) makes the run panic with an
+    /// explanation.
+    ///
+    /// ```
+    /// let program = || async {
+    ///     let a = magpie::spawn(async { magpie::task::yield_now().await });
+    ///     let b = magpie::spawn(async { magpie::task::yield_now().await });
+    ///     let _ = (a.await, b.await);
+    /// };
+    /// let sim = magpie::sim::Builder::new().seed(77).build();
+    /// sim.block_on(program());
+    /// let replay = magpie::sim::Builder::new().replay(sim.schedule()).build();
+    /// replay.block_on(program());
+    /// assert_eq!(replay.trace(), sim.trace());
+    /// ```
+    pub fn replay(self, schedule: Schedule) -> Builder {
+        self.replay_with(schedule, Fit::Strict)
+    }
+
+    pub(super) fn replay_with(mut self, schedule: Schedule, fit: Fit) -> Builder {
+        self.config.seed = schedule.seed;
+        self.config.workers = schedule.workers;
+        self.config.scheduler = schedule.scheduler;
+        self.config.replay = Some((schedule.rounds, fit));
+        self
+    }
+
+    /// A run that preempts rarely: one preemptible pick in `one_in`, drawn
+    /// from `stream` (the seed still drives every other choice).
+    pub(super) fn sparse(mut self, stream: u64, one_in: usize) -> Builder {
+        self.config.sparse = Some((stream, one_in));
         self
     }
 
@@ -330,6 +382,33 @@ impl Sim {
     /// ```
     pub fn steps(&self) -> u64 {
         self.scheduler.steps()
+    }
+
+    /// The choices made so far, as a [`Schedule`] that
+    /// [`Builder::replay`] replays (its `Display` is the string
+    /// `MAGPIE_SCHEDULE` takes).
+    ///
+    /// ```
+    /// let sim = magpie::sim::Builder::new().seed(5).build();
+    /// sim.block_on(async { magpie::spawn(async {}).await.unwrap() });
+    /// assert!(sim.schedule().to_string().starts_with("m1:5:2:r:"));
+    /// ```
+    pub fn schedule(&self) -> Schedule {
+        self.scheduler.schedule()
+    }
+
+    /// Preemptions so far: steps that switched away from the simulated
+    /// worker (or the main future) that ran the step before although it
+    /// could have gone on.
+    ///
+    /// ```
+    /// // One worker and a single task: nothing to switch to.
+    /// let sim = magpie::sim::Builder::new().workers(1).build();
+    /// sim.block_on(async {});
+    /// assert_eq!(sim.preemptions(), 0);
+    /// ```
+    pub fn preemptions(&self) -> u64 {
+        self.scheduler.preemptions().len() as u64
     }
 
     /// Virtual time elapsed since the sim was built.

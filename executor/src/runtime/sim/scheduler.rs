@@ -32,12 +32,14 @@
 //!
 //! # Determinism
 //!
-//! Every choice reads the sim's own PRNG (splitmix64, seeded by the
-//! user's seed); nothing iterates a hash map, reads real time or depends
+//! Every choice goes through the sim's `Choices` (`choices.rs`): drawn
+//! from its own PRNG (splitmix64, seeded by the user's seed) or replayed
+//! from a recorded schedule, and recorded either way; nothing iterates a hash map, reads real time or depends
 //! on task ids (a global counter shared with other runtimes in the
 //! process): tasks are numbered in spawn order within the sim. Fired timers
 //! are shuffled by the seed before they are woken (timer ties).
 
+use super::choices::{self, Choices, Rng};
 use super::{Config, Scheduler};
 use crate::loom::sync::Mutex;
 use crate::runtime::blocking::BlockingTask;
@@ -59,30 +61,6 @@ use std::time::{Duration, Instant};
 /// as a real worker does (`Builder::global_queue_interval`'s default), so
 /// that a worker busy with its own queue does not starve the injector.
 pub(super) const GLOBAL_QUEUE_INTERVAL: u64 = 61;
-
-/// splitmix64: tiny, fast, and good enough to drive schedules.
-pub(super) struct Rng(u64);
-
-impl Rng {
-    pub(super) fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub(super) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`), by multiply-shift (bias below 2^-32
-    /// for the small `n` a schedule needs).
-    pub(super) fn below(&mut self, n: usize) -> usize {
-        invariant!(n > 0);
-        ((self.next_u64() as u128 * n as u128) >> 64) as usize
-    }
-}
 
 #[derive(Default)]
 struct WorkerQueues {
@@ -117,7 +95,12 @@ enum Choice {
 }
 
 struct State {
-    rng: Rng,
+    /// Every scheduling choice, drawn from the seed or replayed, and
+    /// recorded.
+    choices: Choices,
+    /// What ran the previous step (a worker, or `MAIN`; `NOBODY` before
+    /// the first): picking it again is "no preemption".
+    last: usize,
     /// The stream `sim::random_u64` draws from: separate from `rng`, so
     /// that the program's draws do not shift the schedule's choices.
     user_rng: Rng,
@@ -141,6 +124,7 @@ struct State {
 }
 
 const MAIN: usize = usize::MAX;
+const NOBODY: usize = usize::MAX - 1;
 
 impl State {
     fn can_find_work(&self, w: usize) -> bool {
@@ -164,10 +148,14 @@ impl State {
             candidates.push(MAIN);
         }
         candidates.extend((0..self.workers.len()).filter(|&w| self.can_find_work(w)));
+        let last = candidates.iter().position(|&c| c == self.last);
         let pick = match candidates.len() {
             0 => None,
-            n => Some(candidates[self.rng.below(n)]),
+            n => Some(candidates[self.choices.below(n, last.unwrap_or(0), last.is_some())]),
         };
+        if let Some(pick) = pick {
+            self.last = pick;
+        }
         self.candidates = candidates;
         pick
     }
@@ -186,7 +174,7 @@ impl State {
     /// A fresh initial priority: random, above every priority a change
     /// point gives (those are below `u32::MAX`).
     fn initial_priority(&mut self) -> u64 {
-        (self.rng.next_u64() >> 1) | (1 << 62)
+        (self.choices.raw() >> 1) | (1 << 62)
     }
 
     fn priority_of(&self, task: &Notified) -> u64 {
@@ -286,7 +274,7 @@ impl State {
             !victims.is_empty(),
             "picked a worker that has no work to find"
         );
-        let victim = victims[self.rng.below(victims.len())];
+        let victim = victims[self.choices.below(victims.len(), 0, false)];
         let n = self.workers[victim].deque.len().div_ceil(2);
         let stolen: Vec<Notified> = self.workers[victim].deque.drain(..n).collect();
         let own = &mut self.workers[w];
@@ -384,7 +372,8 @@ impl SimScheduler {
         let driver = Driver::new_virtual();
         let start = driver.clock.now();
         let mut state = State {
-            rng: Rng::new(config.seed),
+            choices: Choices::new(config.seed, config.replay.clone(), config.sparse),
+            last: NOBODY,
             user_rng: Rng::new(config.seed ^ 0x5EED_0F05_E2D2_A7C3),
             workers: (0..config.workers)
                 .map(|_| WorkerQueues::default())
@@ -406,7 +395,7 @@ impl SimScheduler {
             let wanted = (depth.saturating_sub(1) as u64).min(steps) as usize;
             let mut points = Vec::with_capacity(wanted);
             while points.len() < wanted {
-                let point = 1 + state.rng.next_u64() % steps.max(1);
+                let point = 1 + state.choices.raw() % steps.max(1);
                 if !points.contains(&point) {
                     points.push(point);
                 }
@@ -515,7 +504,11 @@ impl SimScheduler {
         let mut future = pin!(future);
         loop {
             let main_woken = main.0.load(Ordering::SeqCst);
-            let choice = shared.state.lock().choose(main_woken);
+            let choice = {
+                let mut state = shared.state.lock();
+                state.choices.begin_round();
+                state.choose(main_woken)
+            };
             match choice {
                 Some(Choice::Main) => {
                     main.0.store(false, Ordering::SeqCst);
@@ -593,7 +586,8 @@ impl SimScheduler {
             {
                 let mut state = self.0.state.lock();
                 for i in (1..fired.len()).rev() {
-                    let j = state.rng.below(i + 1);
+                    // No swap is the default: the wheel's order.
+                    let j = state.choices.below(i + 1, i, false);
                     fired.swap(i, j);
                 }
             }
@@ -669,6 +663,22 @@ impl SimScheduler {
         self.0.state.lock().steps
     }
 
+    /// The choices made so far, as a replayable schedule.
+    pub(super) fn schedule(&self) -> choices::Schedule {
+        let config = &self.0.config;
+        choices::Schedule {
+            seed: config.seed,
+            workers: config.workers,
+            scheduler: config.scheduler,
+            rounds: self.0.state.lock().choices.log().to_vec(),
+        }
+    }
+
+    /// Where the preemptions are among the choices so far.
+    pub(super) fn preemptions(&self) -> Vec<usize> {
+        self.0.state.lock().choices.preemptions().to_vec()
+    }
+
     pub(super) fn len(&self) -> usize {
         self.0.owned.len()
     }
@@ -701,7 +711,7 @@ impl Schedule for SimScheduler {
         let mut state = self.0.state.lock();
         match state.polling {
             Some(w) if on_this_thread => {
-                if state.rng.below(2) == 0 {
+                if state.choices.below(2, 0, false) == 0 {
                     // The LIFO slot; its previous occupant goes to the deque.
                     if let Some(old) = state.workers[w].lifo.replace(task) {
                         state.workers[w].deque.push_back(old);
