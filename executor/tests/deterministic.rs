@@ -4,7 +4,15 @@
 //! ordering bug and replays it from its seed; the runtime's API works
 //! unchanged inside; dropping a sim drops each unfinished future once.
 
+mod planted;
 mod support;
+
+/// What `planted` builds on: the standard library's (loom's, in
+/// `loom-tests/tests/teeth.rs`).
+mod shim {
+    pub(crate) use std::sync::Mutex;
+    pub(crate) use std::sync::atomic::AtomicBool;
+}
 
 use magpie::sim::{Builder, Explore, Failure, Schedule, Scheduler, Sim};
 use magpie::sync::{Event, Lock, Queue, Semaphore};
@@ -861,4 +869,125 @@ fn dropping_a_sim_drops_each_unfinished_future_once() {
     // Nothing holds a task any more: the event's waiter list is empty.
     event.set();
     assert_eq!(drops.drops(), 4);
+}
+
+/// Two tasks take the planted `FairLock` in turn: the holder twice (its
+/// first unlock passes the waiter over, its second hands the lock over),
+/// the waiter once; nobody may hold it together.
+async fn fair_lock_program(buggy: bool) {
+    let lock = Arc::new(planted::FairLock::new(buggy));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let critical = |id: usize, times: usize| {
+        let (lock, inside) = (lock.clone(), inside.clone());
+        async move {
+            for _ in 0..times {
+                lock.lock(id).await;
+                assert_eq!(inside.fetch_add(1, SeqCst), 0, "two holders at once");
+                task::yield_now().await;
+                inside.fetch_sub(1, SeqCst);
+                lock.unlock();
+            }
+        }
+    };
+    let holder = task::Builder::new().name("holder").spawn(critical(1, 2));
+    let waiter = task::Builder::new().name("waiter").spawn(critical(2, 1));
+    holder.await.unwrap();
+    waiter.await.unwrap();
+}
+
+/// A waiter on the planted `Completion`, and a task that completes it.
+async fn completion_program(buggy: bool, yield_in_window: bool) {
+    let done = Arc::new(planted::Completion::new(buggy, yield_in_window));
+    let d = done.clone();
+    let waiter = task::Builder::new()
+        .name("waiter")
+        .spawn(async move { d.wait().await });
+    let completer = magpie::spawn(async move { done.complete() });
+    completer.await.unwrap();
+    waiter.await.unwrap();
+}
+
+/// Teeth: how many seeds, and how long, the explorer needs to find each
+/// planted bug (printed, for docs/deterministic.md's "Teeth"); the fixed
+/// copies pass as many seeds as the search was given.
+const TEETH_SEEDS: u64 = 1_000;
+
+fn teeth(
+    name: &str,
+    buggy: impl Fn() -> Result<u64, Failure>,
+    fixed: impl Fn() -> Result<u64, Failure>,
+) {
+    let start = std::time::Instant::now();
+    let failure = buggy().unwrap_err();
+    let took = start.elapsed();
+    assert!(failure.message().contains("deadlock"), "{failure}");
+    assert!(failure.message().contains("\"waiter\""), "{failure}");
+    assert!(failure.preemptions() <= failure.original_preemptions());
+    println!(
+        "teeth: {name}: found by seed {:#x}, after {} seed(s), in {took:?} (shrinking \
+         included: {} -> {} preemption(s) in {} run(s))",
+        failure.seed(),
+        failure.runs(),
+        failure.original_preemptions(),
+        failure.preemptions(),
+        failure.shrink_runs()
+    );
+    let start = std::time::Instant::now();
+    let runs = fixed().unwrap();
+    println!(
+        "teeth: {name}: the fixed copy passes {runs} seed(s) in {:?}",
+        start.elapsed()
+    );
+    if std::env::var_os(magpie::sim::SEED_VAR).is_none()
+        && std::env::var_os(magpie::sim::SCHEDULE_VAR).is_none()
+    {
+        assert_eq!(runs, TEETH_SEEDS);
+    }
+}
+
+#[test]
+fn teeth_a_lost_wakeup_in_a_fair_hand_over() {
+    let explore = Explore::new().seeds(TEETH_SEEDS);
+    teeth(
+        "lost wakeup in a fair hand-over",
+        || explore.check(|| fair_lock_program(true)),
+        || explore.check(|| fair_lock_program(false)),
+    );
+    // PCT finds it at depth 3: the holder must be passed over while it
+    // holds the lock, and the waiter stopped between its look and its park.
+    let pct = explore.clone().scheduler(Scheduler::Pct {
+        depth: 3,
+        steps: 12,
+    });
+    teeth(
+        "lost wakeup in a fair hand-over, PCT depth 3",
+        || pct.check(|| fair_lock_program(true)),
+        || pct.check(|| fair_lock_program(false)),
+    );
+}
+
+#[test]
+fn teeth_a_wake_racing_completion() {
+    let explore = Explore::new().seeds(TEETH_SEEDS);
+    teeth(
+        "wake racing completion",
+        || explore.check(|| completion_program(true, true)),
+        || explore.check(|| completion_program(false, true)),
+    );
+}
+
+#[test]
+fn a_window_inside_one_poll_is_beyond_the_simulation() {
+    // With no await between the check and the registration, the window is
+    // between two instructions of one poll: on the simulation's one
+    // thread, no other task can run there, so every seed passes (loom,
+    // which interleaves threads at every atomic, finds it: see
+    // loom-tests/tests/teeth.rs).
+    let runs = Explore::new()
+        .seeds(TEETH_SEEDS)
+        .check(|| completion_program(true, false))
+        .unwrap();
+    if std::env::var_os(magpie::sim::SEED_VAR).is_none() {
+        assert_eq!(runs, TEETH_SEEDS);
+    }
 }
