@@ -991,3 +991,59 @@ fn a_window_inside_one_poll_is_beyond_the_simulation() {
         assert_eq!(runs, TEETH_SEEDS);
     }
 }
+
+/// Run as a child process by `a_task_that_blocks_the_thread_is_reported_and_aborts`.
+#[test]
+#[ignore = "run by a_task_that_blocks_the_thread_is_reported_and_aborts in a child process"]
+fn blocking_child() {
+    let sim = Builder::new()
+        .seed(0xB10C)
+        .blocked_after(std::time::Duration::from_millis(150))
+        .build();
+    sim.block_on(async {
+        magpie::spawn(async { task::yield_now().await })
+            .await
+            .unwrap();
+        let sleeper = task::Builder::new().name("sleeper").spawn(async {
+            // Real time: the simulation cannot take its thread back.
+            std::thread::sleep(std::time::Duration::from_secs(20));
+        });
+        sleeper.await.unwrap();
+    });
+}
+
+#[test]
+fn a_task_that_blocks_the_thread_is_reported_and_aborts() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "blocking_child", "--ignored", "--test-threads=1"])
+        .env_remove(magpie::sim::SEED_VAR)
+        .env_remove(magpie::sim::SCHEDULE_VAR)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Aborted, not finished (it would pass after the 20 s sleep).
+    assert!(!out.status.success(), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(6), "not SIGABRT: {stderr}");
+    }
+    assert!(
+        stderr.contains("magpie::sim: blocked: task #2 \"sleeper\" spawned at "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("deterministic.rs:"), "{stderr}");
+    assert!(
+        stderr.contains("in one poll for more than 150ms of real time (seed 0xb10c, step "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("thread \"blocking_child\""), "{stderr}");
+    // The schedule so far replays up to the blocking poll.
+    let schedule = stderr
+        .split("MAGPIE_SCHEDULE=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a replay string");
+    let schedule: Schedule = schedule.parse().unwrap();
+    assert_eq!(schedule.seed(), 0xB10C);
+}

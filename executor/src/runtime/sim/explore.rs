@@ -331,6 +331,20 @@ impl Explore {
         self
     }
 
+    /// Real time one poll may take before the watchdog reports it and
+    /// aborts the process (see [`Builder::blocked_after`]).
+    ///
+    /// ```
+    /// magpie::sim::Explore::new()
+    ///     .blocked_after(std::time::Duration::from_secs(30))
+    ///     .seeds(3)
+    ///     .run(|| async {});
+    /// ```
+    pub fn blocked_after(mut self, bound: std::time::Duration) -> Explore {
+        self.builder = self.builder.blocked_after(bound);
+        self
+    }
+
     /// The scheduling strategy of every run (see [`Scheduler`]).
     ///
     /// ```

@@ -36,7 +36,9 @@
 //! and the simulation does not wait for it: with nothing else to do it
 //! reports a deadlock), real I/O, and real time. `spawn_blocking` runs its
 //! closure as a simulated task, in one poll, when the simulation picks it:
-//! a closure that blocks for real blocks the whole simulation. See
+//! a closure (or a poll) that blocks for real blocks the whole simulation,
+//! and after [`Builder::blocked_after`] a watchdog reports it and aborts
+//! the process rather than hang. See
 //! `docs/deterministic.md`.
 //!
 //! ```
@@ -65,6 +67,7 @@
 mod choices;
 mod explore;
 mod scheduler;
+mod watchdog;
 
 pub use self::choices::{Schedule, ScheduleError};
 pub use self::explore::{DEFAULT_SHRINK_RUNS, Explore, Failure, SCHEDULE_VAR, SEED_VAR, explore};
@@ -78,6 +81,9 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
+
+/// The default [`Builder::blocked_after`].
+pub const DEFAULT_BLOCKED_AFTER: Duration = Duration::from_secs(5);
 
 /// The default [`Builder::max_steps`].
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
@@ -93,6 +99,8 @@ pub(crate) struct Config {
     /// Shrinking's preemption-bounded runs: a stream's seed, and one
     /// preemptible pick in how many preempts.
     pub(crate) sparse: Option<(u64, usize)>,
+    /// Real time one poll may take before the watchdog aborts.
+    pub(crate) blocked_after: Duration,
 }
 
 /// How a [`Sim`] picks what runs next.
@@ -163,6 +171,7 @@ impl Builder {
                 scheduler: Scheduler::Random,
                 replay: None,
                 sparse: None,
+                blocked_after: DEFAULT_BLOCKED_AFTER,
             },
         }
     }
@@ -217,6 +226,33 @@ impl Builder {
     /// ```
     pub fn max_steps(mut self, max_steps: u64) -> Builder {
         self.config.max_steps = max_steps;
+        self
+    }
+
+    /// Real time a single poll may take (default
+    /// [`DEFAULT_BLOCKED_AFTER`], 5 s). A task that blocks the
+    /// simulation's thread for real (`std::thread::sleep`, a blocking lock
+    /// or I/O, a long loop without an `.await`) stops the simulation and
+    /// its virtual clock; after this long in one poll a watchdog thread
+    /// writes a report to stderr (the task's number, name and spawn
+    /// location, the seed, the thread, and a `MAGPIE_SCHEDULE` replay of
+    /// the run so far) and **aborts the process**: a blocked thread cannot
+    /// be unwound. `Duration::MAX` turns the watchdog off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // A poll that takes a real millisecond is well within the bound.
+    /// let sim = magpie::sim::Builder::new()
+    ///     .blocked_after(Duration::from_secs(10))
+    ///     .build();
+    /// sim.block_on(async {
+    ///     magpie::spawn(async { std::thread::sleep(Duration::from_millis(1)) })
+    ///         .await
+    ///         .unwrap();
+    /// });
+    /// ```
+    pub fn blocked_after(mut self, bound: Duration) -> Builder {
+        self.config.blocked_after = bound;
         self
     }
 
@@ -339,7 +375,8 @@ impl Sim {
     /// ```
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.scheduler.block_on(future)
+        self.scheduler
+            .block_on(future, std::panic::Location::caller())
     }
 
     /// The seed of this simulation.

@@ -40,6 +40,7 @@
 //! are shuffled by the seed before they are woken (timer ties).
 
 use super::choices::{self, Choices, Rng};
+use super::watchdog::{self, Observed};
 use super::{Config, Scheduler};
 use crate::loom::sync::Mutex;
 use crate::runtime::blocking::BlockingTask;
@@ -51,6 +52,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,6 +120,12 @@ struct State {
     pct: Option<Pct>,
     steps: u64,
     trace: Vec<(u64, u64)>,
+    /// The task in a poll now (its sim number, and its id: `None` for the
+    /// main future), for the watchdog; cleared when the poll returns.
+    running: Option<(u64, Option<Id>)>,
+    /// Where the running `block_on` was called (the main future's
+    /// "spawn location" in reports).
+    main_location: &'static Location<'static>,
     /// Scratch for the candidates of a step (reused: no allocation per
     /// step). `usize::MAX` stands for the main future.
     candidates: Vec<usize>,
@@ -311,6 +319,67 @@ pub(crate) struct Shared {
     pub(super) config: Config,
 }
 
+impl Shared {
+    /// For the watchdog: the task in a poll and the step, without waiting
+    /// for the state (`Err` if it is locked right now).
+    pub(super) fn observe(&self) -> Result<Option<Observed>, ()> {
+        let state = self.state.try_lock().ok_or(())?;
+        Ok(state.running.map(|(number, _)| Observed {
+            steps: state.steps,
+            number,
+        }))
+    }
+
+    /// `task #n "name" spawned at file:line:col`, for a report about the
+    /// running task `number`.
+    pub(super) fn describe(&self, number: u64) -> String {
+        let Some(state) = self.state.try_lock() else {
+            return format!("task #{number}");
+        };
+        match state.running {
+            Some((0, None)) => format!(
+                "task #0 (the future given to `block_on` at {})",
+                state.main_location
+            ),
+            Some((n, Some(id))) if n == number => {
+                drop(state);
+                let mut found = None;
+                self.owned.for_each(|header: &Header| {
+                    if header.id == id {
+                        found = Some(TaskInfo::of(header));
+                    }
+                });
+                let mut out = format!("task #{number}");
+                if let Some(info) = found {
+                    if let Some(name) = info.name() {
+                        let _ = write!(out, " {name:?}");
+                    }
+                    let _ = write!(out, " spawned at {}", info.location());
+                    if info.is_blocking() {
+                        out.push_str(" (spawn_blocking)");
+                    }
+                }
+                out
+            }
+            _ => format!("task #{number}"),
+        }
+    }
+
+    /// The replay string of the choices so far.
+    pub(super) fn schedule_so_far(&self) -> String {
+        match self.state.try_lock() {
+            Some(state) => choices::Schedule {
+                seed: self.config.seed,
+                workers: self.config.workers,
+                scheduler: self.config.scheduler,
+                rounds: state.choices.log().to_vec(),
+            }
+            .to_string(),
+            None => "(unavailable: the simulation's state is locked)".to_string(),
+        }
+    }
+}
+
 /// The scheduler stored in each simulated task.
 #[derive(Clone)]
 pub(crate) struct SimScheduler(pub(super) Arc<Shared>);
@@ -386,6 +455,8 @@ impl SimScheduler {
             main_priority: 0,
             pct: None,
             steps: 0,
+            running: None,
+            main_location: Location::caller(),
             trace: Vec::new(),
             candidates: Vec::new(),
         };
@@ -490,7 +561,11 @@ impl SimScheduler {
     }
 
     /// Drives the simulation until `future` completes.
-    pub(super) fn block_on<F: Future>(&self, future: F) -> F::Output {
+    pub(super) fn block_on<F: Future>(
+        &self,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> F::Output {
         assert!(
             current().is_none(),
             "magpie::sim: `Sim::block_on` called inside a simulation (nested simulations are \
@@ -498,6 +573,8 @@ impl SimScheduler {
         );
         let _current = enter(self);
         let shared = &*self.0;
+        shared.state.lock().main_location = location;
+        let _watched = watchdog::watch(&self.0, shared.config.blocked_after);
         let main = Arc::new(MainWake(AtomicBool::new(true)));
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
@@ -506,6 +583,7 @@ impl SimScheduler {
             let main_woken = main.0.load(Ordering::SeqCst);
             let choice = {
                 let mut state = shared.state.lock();
+                state.running = None;
                 state.choices.begin_round();
                 state.choose(main_woken)
             };
@@ -515,6 +593,7 @@ impl SimScheduler {
                     {
                         let mut state = shared.state.lock();
                         state.main_polls += 1;
+                        state.running = Some((0, None));
                         let run = state.main_polls;
                         state.record(0, run);
                     }
@@ -527,19 +606,22 @@ impl SimScheduler {
                     {
                         let mut state = shared.state.lock();
                         state.polling = Some(w);
-                        let (number, run) = match state.numbers.get_mut(&task.header().id) {
+                        let id = task.header().id;
+                        let (number, run) = match state.numbers.get_mut(&id) {
                             Some(n) => {
                                 n.runs += 1;
                                 (n.number, n.runs)
                             }
                             None => (u64::MAX, 0),
                         };
+                        state.running = Some((number, Some(id)));
                         state.record(number, run);
                     }
                     self.check_steps();
                     let again = task.run();
                     let mut state = shared.state.lock();
                     state.polling = None;
+                    state.running = None;
                     if let Some(again) = again {
                         // Woken during its own poll: a yield.
                         state.workers[w].deque.push_back(again);
