@@ -16,7 +16,8 @@
 //! on: a recorded non-zero value at a pick whose default was "continue".
 //!
 //! Choices are recorded per *round* of the run loop (one step, or one
-//! jump of the clock): a replay reads round `k`'s choices in round `k`,
+//! jump of the clock; round 0 holds what is drawn before the loop, PCT's
+//! change points and the main future's priority): a replay reads round `k`'s choices in round `k`,
 //! taking the default for any it lacks and leaving out any extra. So when
 //! shrinking changes what one round does (a task woken more or fewer
 //! times), the rounds after it keep their own choices instead of reading
@@ -293,11 +294,13 @@ pub(super) struct Choices {
     /// A preemption-bounded run (for shrinking): each preemptible pick
     /// preempts with probability `1 / one_in`, from its own stream.
     sparse: Option<(Rng, usize)>,
-    /// Every choice made, per round, relative to its default.
-    log: Vec<Vec<u64>>,
-    /// The rounds (indices into `log`) whose pick switched away from a
-    /// worker that could go on: the preemptions. A pick is a round's first
-    /// choice.
+    /// Every choice made, relative to its default, flat (no allocation
+    /// per round) ...
+    log: Vec<u64>,
+    /// ... and where each round's choices start in `log`.
+    round_starts: Vec<usize>,
+    /// The rounds whose pick switched away from a worker that could go
+    /// on: the preemptions. A pick is a round's first choice.
     preemptions: Vec<usize>,
 }
 
@@ -323,31 +326,30 @@ impl Choices {
                 fit,
             }),
             log: Vec::new(),
+            // Round 0 holds the choices made before the run loop's first
+            // round (PCT's change points and the main future's priority).
+            round_starts: vec![0],
             preemptions: Vec::new(),
         }
     }
 
     /// A new round of the run loop begins.
     pub(super) fn begin_round(&mut self) {
-        self.log.push(Vec::new());
+        self.round_starts.push(self.log.len());
         if let Some(replay) = &mut self.replay {
             replay.next = 0;
         }
     }
 
-    fn round(&mut self) -> &mut Vec<u64> {
-        if self.log.is_empty() {
-            // Choices made before the first round (PCT's change points and
-            // the main future's priority) belong to round 0.
-            self.log.push(Vec::new());
-        }
-        self.log.last_mut().expect("a round")
+    /// The current round.
+    fn round(&self) -> usize {
+        self.round_starts.len() - 1
     }
 
     /// The next recorded value of this round, if replaying and any is
     /// left.
     fn recorded(&mut self) -> Option<(u64, Fit)> {
-        let round = self.log.len().saturating_sub(1);
+        let round = self.round();
         let replay = self.replay.as_mut()?;
         let value = *replay.rounds.get(round)?.get(replay.next)?;
         replay.next += 1;
@@ -368,7 +370,7 @@ impl Choices {
                 "magpie::sim: the replayed schedule does not fit this program: a choice of \
                  round {} is {value}, but it has only {n} options (a schedule replays the \
                  test, and the code, it was recorded with)",
-                self.log.len().saturating_sub(1)
+                self.round()
             ),
             Some((_, Fit::Lenient)) => 0,
             // Where the record has nothing, a replay takes the defaults:
@@ -383,10 +385,9 @@ impl Choices {
             },
         };
         if preemptible && offset != 0 {
-            let round = self.log.len().saturating_sub(1);
-            self.preemptions.push(round);
+            self.preemptions.push(self.round());
         }
-        self.round().push(offset as u64);
+        self.log.push(offset as u64);
         (default + offset) % n
     }
 
@@ -396,12 +397,21 @@ impl Choices {
             Some((value, _)) => value,
             None => self.rng.next_u64(),
         };
-        self.round().push(value);
+        self.log.push(value);
         value
     }
 
-    pub(super) fn log(&self) -> &[Vec<u64>] {
-        &self.log
+    /// The choices so far, per round.
+    pub(super) fn rounds(&self) -> Vec<Vec<u64>> {
+        let ends = self.round_starts[1..]
+            .iter()
+            .copied()
+            .chain([self.log.len()]);
+        self.round_starts
+            .iter()
+            .zip(ends)
+            .map(|(&start, end)| self.log[start..end].to_vec())
+            .collect()
     }
 
     /// The rounds of the preemptions.

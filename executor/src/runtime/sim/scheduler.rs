@@ -72,6 +72,39 @@ struct WorkerQueues {
     turns: u64,
 }
 
+/// A hasher for task ids, looked up at every step: ids are distinct
+/// integers, so one multiplication spreads them (SipHash's resistance to
+/// chosen keys buys nothing here; the map is never iterated, so the hash
+/// cannot change a schedule).
+#[derive(Clone, Copy, Default)]
+struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// A task's sim-local number (1, 2, ... in spawn order; 0 is the main
 /// future) and how many times it has run.
 struct Numbered {
@@ -112,7 +145,7 @@ struct State {
     /// to its queues).
     polling: Option<usize>,
     /// Task id -> its sim-local number. Looked up, never iterated.
-    numbers: HashMap<Id, Numbered>,
+    numbers: HashMap<Id, Numbered, IdHash>,
     next_number: u64,
     main_polls: u64,
     /// PCT only: the main future's priority.
@@ -290,10 +323,12 @@ impl State {
         own.deque.pop_front().expect("stole at least one task")
     }
 
-    /// Counts a step and records it in the trace.
-    fn record(&mut self, number: u64, run: u64) {
+    /// Counts a step and records it in the trace; `false` if it is one
+    /// step past `max_steps` (a livelock).
+    fn record(&mut self, number: u64, run: u64, max_steps: u64) -> bool {
         self.steps += 1;
         self.trace.push((number, run));
+        self.steps <= max_steps
     }
 
     fn take_queued(&mut self) -> Vec<Notified> {
@@ -372,7 +407,7 @@ impl Shared {
                 seed: self.config.seed,
                 workers: self.config.workers,
                 scheduler: self.config.scheduler,
-                rounds: state.choices.log().to_vec(),
+                rounds: state.choices.rounds(),
             }
             .to_string(),
             None => "(unavailable: the simulation's state is locked)".to_string(),
@@ -449,7 +484,7 @@ impl SimScheduler {
                 .collect(),
             injector: VecDeque::new(),
             polling: None,
-            numbers: HashMap::new(),
+            numbers: HashMap::default(),
             next_number: 1,
             main_polls: 0,
             main_priority: 0,
@@ -595,9 +630,11 @@ impl SimScheduler {
                         state.main_polls += 1;
                         state.running = Some((0, None));
                         let run = state.main_polls;
-                        state.record(0, run);
+                        if !state.record(0, run, shared.config.max_steps) {
+                            drop(state);
+                            panic!("{}", self.report(Stuck::Livelock));
+                        }
                     }
-                    self.check_steps();
                     if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                         return out;
                     }
@@ -615,9 +652,11 @@ impl SimScheduler {
                             None => (u64::MAX, 0),
                         };
                         state.running = Some((number, Some(id)));
-                        state.record(number, run);
+                        if !state.record(number, run, shared.config.max_steps) {
+                            drop(state);
+                            panic!("{}", self.report(Stuck::Livelock));
+                        }
                     }
-                    self.check_steps();
                     let again = task.run();
                     let mut state = shared.state.lock();
                     state.polling = None;
@@ -633,13 +672,6 @@ impl SimScheduler {
                     }
                 }
             }
-        }
-    }
-
-    fn check_steps(&self) {
-        let steps = self.0.state.lock().steps;
-        if steps > self.0.config.max_steps {
-            panic!("{}", self.report(Stuck::Livelock));
         }
     }
 
@@ -752,7 +784,7 @@ impl SimScheduler {
             seed: config.seed,
             workers: config.workers,
             scheduler: config.scheduler,
-            rounds: self.0.state.lock().choices.log().to_vec(),
+            rounds: self.0.state.lock().choices.rounds(),
         }
     }
 
