@@ -11,7 +11,7 @@ use magpie::{TaskGroup, WaitFor};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 /// The articles sleep for seconds; the tour scales them down.
 fn ticks(n: u64) -> Duration {
@@ -32,12 +32,19 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// Set while the simulation section explores: its failing runs panic on
+/// purpose, dozens of times, and the section reports them in its own words.
+static QUIET_PANICS: AtomicBool = AtomicBool::new(false);
+
 /// Two sections panic in a task on purpose, to show that the panic is
 /// caught and handed to whoever awaits the task. Rust's default hook would
 /// print each with a backtrace, as if the tour had crashed; this one says
 /// in one line what happened and where.
 fn one_line_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        if QUIET_PANICS.load(Ordering::SeqCst) {
+            return;
+        }
         let payload = info.payload();
         let message = payload
             .downcast_ref::<&str>()
@@ -80,6 +87,7 @@ fn main() {
         tasks_that_are_not_send().await;
     });
     runtime_shutdown_with_a_report();
+    finding_a_race_by_seed();
     debug_mode_and_the_task_dump();
     println!("\ntour finished in {}", human(start.elapsed()));
 }
@@ -462,6 +470,80 @@ fn runtime_shutdown_with_a_report() {
     std::thread::sleep(ticks(1));
     let report = rt.shutdown_timeout(ticks(1));
     println!("  {report}");
+}
+
+/// Two tasks add one to a counter, reading it before an await and writing
+/// after: a lost update, in the schedules that interleave them.
+async fn racy_increments(fixed: bool) {
+    let counter = Arc::new(AtomicU32::new(0));
+    let lock = Arc::new(Lock::new(()));
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let (counter, lock) = (counter.clone(), lock.clone());
+            magpie::spawn(async move {
+                let _held = if fixed { Some(lock.lock().await) } else { None };
+                let seen = counter.load(Ordering::SeqCst);
+                task::yield_now().await;
+                counter.store(seen + 1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    magpie::gather(tasks).await;
+    let total = counter.load(Ordering::SeqCst);
+    assert!(total == 2, "two increments made {total}");
+}
+
+fn finding_a_race_by_seed() {
+    section("magpie::sim: a race found by seed, shrunk, replayed (no asyncio counterpart)");
+    QUIET_PANICS.store(true, Ordering::SeqCst);
+    let explore = magpie::sim::Explore::new().seeds(1_000);
+    let failure = explore.check(|| racy_increments(false)).unwrap_err();
+    let schedule = failure.schedule().clone();
+    let replayed = std::panic::catch_unwind(|| {
+        magpie::sim::Builder::new()
+            .replay(schedule)
+            .build()
+            .block_on(racy_increments(false))
+    });
+    let fixed = explore.check(|| racy_increments(true));
+    QUIET_PANICS.store(false, Ordering::SeqCst);
+    println!(
+        "  seed {:#x}, the {} seed tried, loses an update: \"{}\"",
+        failure.seed(),
+        ordinal(failure.runs()),
+        failure.message()
+    );
+    println!(
+        "  shrunk from {} preemptions to {}; the shrunk schedule replays it: {}",
+        failure.original_preemptions(),
+        failure.preemptions(),
+        if replayed.is_err() {
+            "it fails again"
+        } else {
+            "it passed?!"
+        }
+    );
+    println!(
+        "  replay it with MAGPIE_SEED={:#x}, or MAGPIE_SCHEDULE={}",
+        failure.seed(),
+        failure.schedule()
+    );
+    match fixed {
+        Ok(seeds) => println!("  holding a Lock across the await: all {seeds} seeds pass"),
+        Err(failure) => println!("  the fixed program failed too: {failure}"),
+    }
+}
+
+/// `1st`, `2nd`, `3rd`, `4th`, ... as a person writes it.
+fn ordinal(n: u64) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 fn debug_mode_and_the_task_dump() {

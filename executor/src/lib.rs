@@ -24,7 +24,7 @@
 //!
 //! [`sim`] runs the same code deterministically, on one thread, with every
 //! scheduling choice taken from a seed and a virtual clock: explore seeds
-//! to find a concurrency bug, replay one to fix it (`docs/simulation.md`).
+//! to find a concurrency bug, replay one to fix it (`docs/deterministic.md`).
 //!
 //! See `docs/architecture.md` for how the scheduler works.
 
@@ -110,10 +110,10 @@ pub struct SoakDoctests;
 #[cfg(doctest)]
 pub struct BenchmarksDoctests;
 
-/// The examples of `docs/simulation.md`, compiled and run as doc tests.
-#[doc = include_str!("../../docs/simulation.md")]
+/// The examples of `docs/deterministic.md`, compiled and run as doc tests.
+#[doc = include_str!("../../docs/deterministic.md")]
 #[cfg(doctest)]
-pub struct SimulationDoctests;
+pub struct DeterministicDoctests;
 
 /// The examples of `docs/io.md`, compiled and run as doc tests.
 #[doc = include_str!("../../docs/io.md")]

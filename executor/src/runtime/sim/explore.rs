@@ -1,7 +1,8 @@
 //! Exploration: one test, many seeds, the first failure reported with the
 //! command that replays it.
 
-use super::{Builder, DEFAULT_MAX_STEPS, Scheduler};
+use super::choices::Fit;
+use super::{Builder, DEFAULT_MAX_STEPS, Schedule, Scheduler};
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -10,12 +11,23 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 /// replay of a reported failure (`MAGPIE_SEED=0x2a`, or decimal).
 pub const SEED_VAR: &str = "MAGPIE_SEED";
 
+/// The environment variable that makes [`Explore`] replay one recorded
+/// [`Schedule`] (the shrunk schedule of a failure report:
+/// `MAGPIE_SCHEDULE=m1:...`). It wins over [`SEED_VAR`].
+pub const SCHEDULE_VAR: &str = "MAGPIE_SCHEDULE";
+
+/// The default [`Explore::shrink_runs`].
+pub const DEFAULT_SHRINK_RUNS: u64 = 1_000;
+
 /// Runs a test in a fresh [`Sim`](super::Sim) for each of many seeds, and
 /// stops at the first that fails (a panic in the test, in the main future
 /// or from a task whose panic the test unwraps, a deadlock, a livelock).
 ///
 /// With the environment variable `MAGPIE_SEED` set, only that seed runs:
-/// that is how a reported failure is replayed.
+/// that is how a reported failure is replayed. On a failure, the schedule
+/// is *shrunk*: its preemptions are taken out, greedily, as long as the
+/// run still fails, and the report gives the smallest failing schedule
+/// found, replayed with `MAGPIE_SCHEDULE=...`.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -41,6 +53,7 @@ pub const SEED_VAR: &str = "MAGPIE_SEED";
 pub struct Explore {
     seeds: u64,
     first_seed: u64,
+    shrink_runs: u64,
     builder: Builder,
 }
 
@@ -53,6 +66,18 @@ pub struct Failure {
     runs: u64,
     message: String,
     test: String,
+    /// Boxed: a `Result<_, Failure>` stays small.
+    shrunk: Box<Shrunk>,
+}
+
+/// What shrinking found: the schedule, and the run that recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Shrunk {
+    schedule: Schedule,
+    preemptions: u64,
+    original_preemptions: u64,
+    runs: u64,
+    message: String,
 }
 
 impl Failure {
@@ -108,6 +133,87 @@ impl Failure {
             self.seed, self.test
         )
     }
+
+    /// The smallest failing schedule the shrinking found (the failing
+    /// seed's own, if no preemption could be taken out).
+    ///
+    /// ```
+    /// let failure = magpie::sim::Explore::new()
+    ///     .first_seed(9)
+    ///     .check(|| async { panic!("boom") })
+    ///     .unwrap_err();
+    /// assert_eq!(failure.schedule().seed(), 9);
+    /// ```
+    pub fn schedule(&self) -> &Schedule {
+        &self.shrunk.schedule
+    }
+
+    /// Preemptions in the failing seed's schedule.
+    ///
+    /// ```
+    /// let failure = magpie::sim::Explore::new()
+    ///     .check(|| async { panic!("boom") })
+    ///     .unwrap_err();
+    /// assert_eq!(failure.original_preemptions(), 0); // nothing ran but the test
+    /// ```
+    pub fn original_preemptions(&self) -> u64 {
+        self.shrunk.original_preemptions
+    }
+
+    /// Preemptions in the shrunk [`schedule`](Self::schedule): at most
+    /// [`original_preemptions`](Self::original_preemptions).
+    ///
+    /// ```
+    /// let failure = magpie::sim::Explore::new()
+    ///     .check(|| async { panic!("boom") })
+    ///     .unwrap_err();
+    /// assert!(failure.preemptions() <= failure.original_preemptions());
+    /// ```
+    pub fn preemptions(&self) -> u64 {
+        self.shrunk.preemptions
+    }
+
+    /// Runs spent shrinking.
+    ///
+    /// ```
+    /// let failure = magpie::sim::Explore::new()
+    ///     .shrink_runs(0)
+    ///     .check(|| async { panic!("boom") })
+    ///     .unwrap_err();
+    /// assert_eq!(failure.shrink_runs(), 0);
+    /// ```
+    pub fn shrink_runs(&self) -> u64 {
+        self.shrunk.runs
+    }
+
+    /// The panic message of the shrunk schedule's run (usually
+    /// [`message`](Self::message); a shrunk schedule may fail another way,
+    /// a deadlock at another step, say).
+    ///
+    /// ```
+    /// let failure = magpie::sim::Explore::new()
+    ///     .check(|| async { panic!("boom") })
+    ///     .unwrap_err();
+    /// assert_eq!(failure.shrunk_message(), "boom");
+    /// ```
+    pub fn shrunk_message(&self) -> &str {
+        &self.shrunk.message
+    }
+
+    /// The one-line shell command that replays the shrunk schedule.
+    ///
+    /// ```
+    /// let failure = magpie::sim::Explore::new()
+    ///     .check(|| async { panic!("boom") })
+    ///     .unwrap_err();
+    /// assert!(failure.schedule_replay_command().starts_with("MAGPIE_SCHEDULE=m1:0:2:r:"));
+    /// ```
+    pub fn schedule_replay_command(&self) -> String {
+        format!(
+            "{SCHEDULE_VAR}={} cargo test {} -- --exact",
+            self.shrunk.schedule, self.test
+        )
+    }
 }
 
 impl fmt::Display for Failure {
@@ -115,11 +221,23 @@ impl fmt::Display for Failure {
         write!(
             f,
             "magpie::sim::explore: seed {:#x} failed (seed {} of this exploration): {}\n\
-             replay it with: {}",
+             replay it with: {}\n\
+             shrunk from {} to {} preemption(s) in {} run(s)",
             self.seed,
             self.runs,
             self.message,
-            self.replay_command()
+            self.replay_command(),
+            self.shrunk.original_preemptions,
+            self.shrunk.preemptions,
+            self.shrunk.runs,
+        )?;
+        if self.shrunk.message != self.message {
+            write!(f, ", failing with: {}", self.shrunk.message)?;
+        }
+        write!(
+            f,
+            "; replay the shrunk schedule with: {}",
+            self.schedule_replay_command()
         )
     }
 }
@@ -136,6 +254,7 @@ impl Explore {
         Explore {
             seeds: 1_000,
             first_seed: 0,
+            shrink_runs: DEFAULT_SHRINK_RUNS,
             builder: Builder::new().max_steps(DEFAULT_MAX_STEPS),
         }
     }
@@ -164,6 +283,22 @@ impl Explore {
     /// ```
     pub fn first_seed(mut self, seed: u64) -> Explore {
         self.first_seed = seed;
+        self
+    }
+
+    /// At most this many runs spent shrinking a failing schedule (default
+    /// [`DEFAULT_SHRINK_RUNS`]; 0 reports the failing seed's schedule as
+    /// it is).
+    ///
+    /// ```
+    /// let failure = magpie::sim::Explore::new()
+    ///     .shrink_runs(5)
+    ///     .check(|| async { panic!("boom") })
+    ///     .unwrap_err();
+    /// assert!(failure.shrink_runs() <= 5);
+    /// ```
+    pub fn shrink_runs(mut self, runs: u64) -> Explore {
+        self.shrink_runs = runs;
         self
     }
 
@@ -196,6 +331,20 @@ impl Explore {
         self
     }
 
+    /// Real time one poll may take before the watchdog reports it and
+    /// aborts the process (see [`Builder::blocked_after`]).
+    ///
+    /// ```
+    /// magpie::sim::Explore::new()
+    ///     .blocked_after(std::time::Duration::from_secs(30))
+    ///     .seeds(3)
+    ///     .run(|| async {});
+    /// ```
+    pub fn blocked_after(mut self, bound: std::time::Duration) -> Explore {
+        self.builder = self.builder.blocked_after(bound);
+        self
+    }
+
     /// The scheduling strategy of every run (see [`Scheduler`]).
     ///
     /// ```
@@ -216,7 +365,8 @@ impl Explore {
     ///
     /// # Panics
     ///
-    /// If `MAGPIE_SEED` is set to something that is not a number.
+    /// If `MAGPIE_SEED` is set to something that is not a number, or
+    /// `MAGPIE_SCHEDULE` to something that is not a schedule.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -245,6 +395,13 @@ impl Explore {
         T: Fn() -> F,
         F: Future,
     {
+        if let Some(schedule) = replay_schedule() {
+            let run = run_once(&test, self.builder.clone().replay(schedule));
+            return match run.failure.clone() {
+                None => Ok(1),
+                Some(message) => Err(self.failure(1, message, run, 0)),
+            };
+        }
         let seeds: Box<dyn Iterator<Item = u64>> = match replay_seed() {
             Some(seed) => Box::new(std::iter::once(seed)),
             None => Box::new((0..self.seeds).map(|i| self.first_seed.wrapping_add(i))),
@@ -252,20 +409,119 @@ impl Explore {
         let mut runs = 0;
         for seed in seeds {
             runs += 1;
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                let sim = self.builder.clone().seed(seed).build();
-                sim.block_on(test());
-            }));
-            if let Err(payload) = outcome {
-                return Err(Failure {
-                    seed,
-                    runs,
-                    message: panic_message(payload.as_ref()),
-                    test: test_name(),
-                });
+            let run = run_once(&test, self.builder.clone().seed(seed));
+            if let Some(message) = run.failure.clone() {
+                let (shrunk, attempts) = self.shrink(&test, run);
+                return Err(self.failure(runs, message, shrunk, attempts));
             }
         }
         Ok(runs)
+    }
+
+    /// Shrinking, in rounds, within [`shrink_runs`](Self::shrink_runs)
+    /// runs. Each round tries, in order: every preemption taken out at
+    /// once; the schedule cut just after each preemption (the earliest
+    /// cut first: the defaults, with no preemption, from there on); each
+    /// preemption taken out alone (the last first). Taking a preemption
+    /// out changes what every later round sees, so when none of those
+    /// fails, the round turns to fresh runs of the same seed that preempt
+    /// rarely (aiming at fewer preemptions than the best so far). The
+    /// first candidate that fails with fewer preemptions than the best
+    /// becomes the best, and a new round starts.
+    fn shrink<T, F>(&self, test: &T, first: Run) -> (Run, u64)
+    where
+        T: Fn() -> F,
+        F: Future,
+    {
+        let original = first.preemptions.len();
+        let mut best = first;
+        best.original = original;
+        let mut attempts = 0;
+        let mut stream = 0u64;
+        'shrink: while !best.preemptions.is_empty() {
+            let preemptions = best.preemptions.clone();
+            let all = std::iter::once(Shrink::Remove(preemptions.clone()));
+            let cuts = preemptions[..preemptions.len() - 1]
+                .iter()
+                .map(|&p| Shrink::CutAfter(p));
+            let ones = preemptions
+                .iter()
+                .rev()
+                .map(|&p| Shrink::Remove(vec![p]))
+                .skip(usize::from(preemptions.len() < 2));
+            let rounds = best.schedule.rounds.len();
+            // Aim at 1, 2, ..., best - 1 preemptions in turn (with one
+            // preemption at best, only taking it out is left to try).
+            let aims = preemptions.len() - 1;
+            let sparse = (0..usize::from(aims > 0) * usize::MAX).map(|i| {
+                let aim = 1 + i % aims.max(1);
+                Shrink::Sparse(rounds / aim)
+            });
+            for attempt in all.chain(cuts).chain(ones).chain(sparse) {
+                if attempts >= self.shrink_runs {
+                    break 'shrink;
+                }
+                attempts += 1;
+                let mut candidate = best.schedule.clone();
+                let builder = match attempt {
+                    Shrink::Remove(rounds) => {
+                        for round in rounds {
+                            // The round's pick, its first choice.
+                            candidate.rounds[round][0] = 0;
+                        }
+                        self.builder.clone().replay_with(candidate, Fit::Lenient)
+                    }
+                    Shrink::CutAfter(round) => {
+                        candidate.rounds.truncate(round + 1);
+                        self.builder.clone().replay_with(candidate, Fit::Lenient)
+                    }
+                    Shrink::Sparse(one_in) => {
+                        stream += 1;
+                        self.builder
+                            .clone()
+                            .seed(best.schedule.seed)
+                            .sparse(stream, one_in)
+                    }
+                };
+                let mut run = run_once(test, builder);
+                if run.failure.is_some() && run.preemptions.len() < preemptions.len() {
+                    run.original = original;
+                    best = run;
+                    continue 'shrink;
+                }
+            }
+            // Nothing left to try.
+            break;
+        }
+        (best, attempts)
+    }
+
+    fn failure(&self, runs: u64, message: String, run: Run, attempts: u64) -> Failure {
+        let mut schedule = run.schedule;
+        if schedule.scheduler == Scheduler::Random {
+            // Past its end a replay takes the defaults (0): trailing zeros
+            // say nothing.
+            while schedule
+                .rounds
+                .last()
+                .is_some_and(|round| round.iter().all(|&c| c == 0))
+            {
+                schedule.rounds.pop();
+            }
+        }
+        Failure {
+            seed: schedule.seed,
+            runs,
+            message,
+            test: test_name(),
+            shrunk: Box::new(Shrunk {
+                preemptions: run.preemptions.len() as u64,
+                original_preemptions: run.original.max(run.preemptions.len()) as u64,
+                runs: attempts,
+                message: run.failure.unwrap_or_default(),
+                schedule,
+            }),
+        }
     }
 
     /// [`check`](Self::check), panicking with the [`Failure`] report (the
@@ -314,6 +570,62 @@ where
     F: Future,
 {
     Explore::new().run(test)
+}
+
+/// A shrinking attempt on a failing schedule.
+enum Shrink {
+    /// The picks of these rounds replaced by the default choice.
+    Remove(Vec<usize>),
+    /// The schedule cut after this round: defaults from there on.
+    CutAfter(usize),
+    /// A fresh run of the seed preempting at one preemptible pick in this
+    /// many.
+    Sparse(usize),
+}
+
+/// One run of a test in a simulation: how it failed, if it did, and its
+/// record.
+struct Run {
+    failure: Option<String>,
+    schedule: Schedule,
+    preemptions: Vec<usize>,
+    /// The preemptions of the unshrunk schedule (set by `shrink`).
+    original: usize,
+}
+
+fn run_once<T, F>(test: &T, builder: Builder) -> Run
+where
+    T: Fn() -> F,
+    F: Future,
+{
+    let sim = builder.build();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        sim.block_on(test());
+    }));
+    let schedule = sim.schedule();
+    let preemptions = sim.scheduler.preemptions();
+    // Dropping the sim drops unfinished tasks' futures: their destructors
+    // may panic too.
+    let dropped = catch_unwind(AssertUnwindSafe(move || drop(sim)));
+    let failure = match (outcome, dropped) {
+        (Err(payload), _) | (Ok(()), Err(payload)) => Some(panic_message(payload.as_ref())),
+        (Ok(()), Ok(())) => None,
+    };
+    Run {
+        failure,
+        schedule,
+        original: preemptions.len(),
+        preemptions,
+    }
+}
+
+/// `MAGPIE_SCHEDULE`, if set.
+fn replay_schedule() -> Option<Schedule> {
+    let raw = std::env::var(SCHEDULE_VAR).ok()?;
+    match raw.parse() {
+        Ok(schedule) => Some(schedule),
+        Err(err) => panic!("magpie::sim: {SCHEDULE_VAR}: {err}"),
+    }
 }
 
 /// `MAGPIE_SEED`, if set: hexadecimal with `0x`, or decimal.

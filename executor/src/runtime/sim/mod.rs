@@ -27,14 +27,19 @@
 //!   number, name and spawn location.
 //! * **Exploration**: [`Explore`] runs a test over many seeds and reports
 //!   the first failing one with a replay command (`MAGPIE_SEED=...`).
+//! * **Shrinking**: a run's choices are recorded ([`Sim::schedule`]); a
+//!   failing one is shrunk to fewer preemptions and reported with a
+//!   replay string ([`Schedule`], `MAGPIE_SCHEDULE=...`).
 //!
 //! What is not simulated: real OS threads (a waker called from another
 //! thread is honoured, but when it comes is not under the seed's control,
 //! and the simulation does not wait for it: with nothing else to do it
 //! reports a deadlock), real I/O, and real time. `spawn_blocking` runs its
 //! closure as a simulated task, in one poll, when the simulation picks it:
-//! a closure that blocks for real blocks the whole simulation. See
-//! `docs/simulation.md`.
+//! a closure (or a poll) that blocks for real blocks the whole simulation,
+//! and after [`Builder::blocked_after`] a watchdog reports it and aborts
+//! the process rather than hang. See
+//! `docs/deterministic.md`.
 //!
 //! ```
 //! use magpie::sync::Lock;
@@ -59,11 +64,15 @@
 //! assert_eq!(total, 4);
 //! ```
 
+mod choices;
 mod explore;
 mod scheduler;
+mod watchdog;
 
-pub use self::explore::{Explore, Failure, SEED_VAR, explore};
+pub use self::choices::{Schedule, ScheduleError};
+pub use self::explore::{DEFAULT_SHRINK_RUNS, Explore, Failure, SCHEDULE_VAR, SEED_VAR, explore};
 
+use self::choices::Fit;
 use self::scheduler::SimScheduler;
 pub(crate) use self::scheduler::current;
 use crate::runtime::timer::Driver;
@@ -72,6 +81,9 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
+
+/// The default [`Builder::blocked_after`].
+pub const DEFAULT_BLOCKED_AFTER: Duration = Duration::from_secs(5);
 
 /// The default [`Builder::max_steps`].
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
@@ -82,6 +94,13 @@ pub(crate) struct Config {
     pub(crate) workers: usize,
     pub(crate) max_steps: u64,
     pub(crate) scheduler: Scheduler,
+    /// A recorded schedule to replay instead of drawing from the seed.
+    pub(crate) replay: Option<(Vec<Vec<u64>>, Fit)>,
+    /// Shrinking's preemption-bounded runs: a stream's seed, and one
+    /// preemptible pick in how many preempts.
+    pub(crate) sparse: Option<(u64, usize)>,
+    /// Real time one poll may take before the watchdog aborts.
+    pub(crate) blocked_after: Duration,
 }
 
 /// How a [`Sim`] picks what runs next.
@@ -150,6 +169,9 @@ impl Builder {
                 workers: 2,
                 max_steps: DEFAULT_MAX_STEPS,
                 scheduler: Scheduler::Random,
+                replay: None,
+                sparse: None,
+                blocked_after: DEFAULT_BLOCKED_AFTER,
             },
         }
     }
@@ -207,6 +229,33 @@ impl Builder {
         self
     }
 
+    /// Real time a single poll may take (default
+    /// [`DEFAULT_BLOCKED_AFTER`], 5 s). A task that blocks the
+    /// simulation's thread for real (`std::thread::sleep`, a blocking lock
+    /// or I/O, a long loop without an `.await`) stops the simulation and
+    /// its virtual clock; after this long in one poll a watchdog thread
+    /// writes a report to stderr (the task's number, name and spawn
+    /// location, the seed, the thread, and a `MAGPIE_SCHEDULE` replay of
+    /// the run so far) and **aborts the process**: a blocked thread cannot
+    /// be unwound. `Duration::MAX` turns the watchdog off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // A poll that takes a real millisecond is well within the bound.
+    /// let sim = magpie::sim::Builder::new()
+    ///     .blocked_after(Duration::from_secs(10))
+    ///     .build();
+    /// sim.block_on(async {
+    ///     magpie::spawn(async { std::thread::sleep(Duration::from_millis(1)) })
+    ///         .await
+    ///         .unwrap();
+    /// });
+    /// ```
+    pub fn blocked_after(mut self, bound: Duration) -> Builder {
+        self.config.blocked_after = bound;
+        self
+    }
+
     /// The scheduling strategy (default [`Scheduler::Random`]).
     ///
     /// ```
@@ -219,6 +268,45 @@ impl Builder {
     /// ```
     pub fn scheduler(mut self, scheduler: Scheduler) -> Builder {
         self.config.scheduler = scheduler;
+        self
+    }
+
+    /// Replays a recorded [`Schedule`] (from [`Sim::schedule`], or parsed
+    /// from a failure report's `MAGPIE_SCHEDULE=...`): its seed, worker
+    /// count, scheduler and every choice, so that the same program takes
+    /// the same steps. Past the end of the record, each choice is the
+    /// default one (no preemption). A recorded choice that does not fit
+    /// the program (another test, other code) makes the run panic with an
+    /// explanation.
+    ///
+    /// ```
+    /// let program = || async {
+    ///     let a = magpie::spawn(async { magpie::task::yield_now().await });
+    ///     let b = magpie::spawn(async { magpie::task::yield_now().await });
+    ///     let _ = (a.await, b.await);
+    /// };
+    /// let sim = magpie::sim::Builder::new().seed(77).build();
+    /// sim.block_on(program());
+    /// let replay = magpie::sim::Builder::new().replay(sim.schedule()).build();
+    /// replay.block_on(program());
+    /// assert_eq!(replay.trace(), sim.trace());
+    /// ```
+    pub fn replay(self, schedule: Schedule) -> Builder {
+        self.replay_with(schedule, Fit::Strict)
+    }
+
+    pub(super) fn replay_with(mut self, schedule: Schedule, fit: Fit) -> Builder {
+        self.config.seed = schedule.seed;
+        self.config.workers = schedule.workers;
+        self.config.scheduler = schedule.scheduler;
+        self.config.replay = Some((schedule.rounds, fit));
+        self
+    }
+
+    /// A run that preempts rarely: one preemptible pick in `one_in`, drawn
+    /// from `stream` (the seed still drives every other choice).
+    pub(super) fn sparse(mut self, stream: u64, one_in: usize) -> Builder {
+        self.config.sparse = Some((stream, one_in));
         self
     }
 
@@ -287,7 +375,8 @@ impl Sim {
     /// ```
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.scheduler.block_on(future)
+        self.scheduler
+            .block_on(future, std::panic::Location::caller())
     }
 
     /// The seed of this simulation.
@@ -330,6 +419,33 @@ impl Sim {
     /// ```
     pub fn steps(&self) -> u64 {
         self.scheduler.steps()
+    }
+
+    /// The choices made so far, as a [`Schedule`] that
+    /// [`Builder::replay`] replays (its `Display` is the string
+    /// `MAGPIE_SCHEDULE` takes).
+    ///
+    /// ```
+    /// let sim = magpie::sim::Builder::new().seed(5).build();
+    /// sim.block_on(async { magpie::spawn(async {}).await.unwrap() });
+    /// assert!(sim.schedule().to_string().starts_with("m1:5:2:r:"));
+    /// ```
+    pub fn schedule(&self) -> Schedule {
+        self.scheduler.schedule()
+    }
+
+    /// Preemptions so far: steps that switched away from the simulated
+    /// worker (or the main future) that ran the step before although it
+    /// could have gone on.
+    ///
+    /// ```
+    /// // One worker and a single task: nothing to switch to.
+    /// let sim = magpie::sim::Builder::new().workers(1).build();
+    /// sim.block_on(async {});
+    /// assert_eq!(sim.preemptions(), 0);
+    /// ```
+    pub fn preemptions(&self) -> u64 {
+        self.scheduler.preemptions().len() as u64
     }
 
     /// Virtual time elapsed since the sim was built.

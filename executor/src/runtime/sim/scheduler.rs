@@ -32,12 +32,15 @@
 //!
 //! # Determinism
 //!
-//! Every choice reads the sim's own PRNG (splitmix64, seeded by the
-//! user's seed); nothing iterates a hash map, reads real time or depends
+//! Every choice goes through the sim's `Choices` (`choices.rs`): drawn
+//! from its own PRNG (splitmix64, seeded by the user's seed) or replayed
+//! from a recorded schedule, and recorded either way; nothing iterates a hash map, reads real time or depends
 //! on task ids (a global counter shared with other runtimes in the
 //! process): tasks are numbered in spawn order within the sim. Fired timers
 //! are shuffled by the seed before they are woken (timer ties).
 
+use super::choices::{self, Choices, Rng};
+use super::watchdog::{self, Observed};
 use super::{Config, Scheduler};
 use crate::loom::sync::Mutex;
 use crate::runtime::blocking::BlockingTask;
@@ -49,6 +52,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,36 +64,45 @@ use std::time::{Duration, Instant};
 /// that a worker busy with its own queue does not starve the injector.
 pub(super) const GLOBAL_QUEUE_INTERVAL: u64 = 61;
 
-/// splitmix64: tiny, fast, and good enough to drive schedules.
-pub(super) struct Rng(u64);
-
-impl Rng {
-    pub(super) fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub(super) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`), by multiply-shift (bias below 2^-32
-    /// for the small `n` a schedule needs).
-    pub(super) fn below(&mut self, n: usize) -> usize {
-        invariant!(n > 0);
-        ((self.next_u64() as u128 * n as u128) >> 64) as usize
-    }
-}
-
 #[derive(Default)]
 struct WorkerQueues {
     lifo: Option<Notified>,
     deque: VecDeque<Notified>,
     /// Turns taken, for the injector check.
     turns: u64,
+}
+
+/// A hasher for task ids, looked up at every step: ids are distinct
+/// integers, so one multiplication spreads them (SipHash's resistance to
+/// chosen keys buys nothing here; the map is never iterated, so the hash
+/// cannot change a schedule).
+#[derive(Clone, Copy, Default)]
+struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// A task's sim-local number (1, 2, ... in spawn order; 0 is the main
@@ -117,7 +130,12 @@ enum Choice {
 }
 
 struct State {
-    rng: Rng,
+    /// Every scheduling choice, drawn from the seed or replayed, and
+    /// recorded.
+    choices: Choices,
+    /// What ran the previous step (a worker, or `MAIN`; `NOBODY` before
+    /// the first): picking it again is "no preemption".
+    last: usize,
     /// The stream `sim::random_u64` draws from: separate from `rng`, so
     /// that the program's draws do not shift the schedule's choices.
     user_rng: Rng,
@@ -127,7 +145,7 @@ struct State {
     /// to its queues).
     polling: Option<usize>,
     /// Task id -> its sim-local number. Looked up, never iterated.
-    numbers: HashMap<Id, Numbered>,
+    numbers: HashMap<Id, Numbered, IdHash>,
     next_number: u64,
     main_polls: u64,
     /// PCT only: the main future's priority.
@@ -135,12 +153,19 @@ struct State {
     pct: Option<Pct>,
     steps: u64,
     trace: Vec<(u64, u64)>,
+    /// The task in a poll now (its sim number, and its id: `None` for the
+    /// main future), for the watchdog; cleared when the poll returns.
+    running: Option<(u64, Option<Id>)>,
+    /// Where the running `block_on` was called (the main future's
+    /// "spawn location" in reports).
+    main_location: &'static Location<'static>,
     /// Scratch for the candidates of a step (reused: no allocation per
     /// step). `usize::MAX` stands for the main future.
     candidates: Vec<usize>,
 }
 
 const MAIN: usize = usize::MAX;
+const NOBODY: usize = usize::MAX - 1;
 
 impl State {
     fn can_find_work(&self, w: usize) -> bool {
@@ -164,10 +189,14 @@ impl State {
             candidates.push(MAIN);
         }
         candidates.extend((0..self.workers.len()).filter(|&w| self.can_find_work(w)));
+        let last = candidates.iter().position(|&c| c == self.last);
         let pick = match candidates.len() {
             0 => None,
-            n => Some(candidates[self.rng.below(n)]),
+            n => Some(candidates[self.choices.below(n, last.unwrap_or(0), last.is_some())]),
         };
+        if let Some(pick) = pick {
+            self.last = pick;
+        }
         self.candidates = candidates;
         pick
     }
@@ -186,7 +215,7 @@ impl State {
     /// A fresh initial priority: random, above every priority a change
     /// point gives (those are below `u32::MAX`).
     fn initial_priority(&mut self) -> u64 {
-        (self.rng.next_u64() >> 1) | (1 << 62)
+        (self.choices.raw() >> 1) | (1 << 62)
     }
 
     fn priority_of(&self, task: &Notified) -> u64 {
@@ -286,7 +315,7 @@ impl State {
             !victims.is_empty(),
             "picked a worker that has no work to find"
         );
-        let victim = victims[self.rng.below(victims.len())];
+        let victim = victims[self.choices.below(victims.len(), 0, false)];
         let n = self.workers[victim].deque.len().div_ceil(2);
         let stolen: Vec<Notified> = self.workers[victim].deque.drain(..n).collect();
         let own = &mut self.workers[w];
@@ -294,10 +323,12 @@ impl State {
         own.deque.pop_front().expect("stole at least one task")
     }
 
-    /// Counts a step and records it in the trace.
-    fn record(&mut self, number: u64, run: u64) {
+    /// Counts a step and records it in the trace; `false` if it is one
+    /// step past `max_steps` (a livelock).
+    fn record(&mut self, number: u64, run: u64, max_steps: u64) -> bool {
         self.steps += 1;
         self.trace.push((number, run));
+        self.steps <= max_steps
     }
 
     fn take_queued(&mut self) -> Vec<Notified> {
@@ -321,6 +352,67 @@ pub(crate) struct Shared {
     /// The clock's origin, for `Sim::elapsed`.
     start: Instant,
     pub(super) config: Config,
+}
+
+impl Shared {
+    /// For the watchdog: the task in a poll and the step, without waiting
+    /// for the state (`Err` if it is locked right now).
+    pub(super) fn observe(&self) -> Result<Option<Observed>, ()> {
+        let state = self.state.try_lock().ok_or(())?;
+        Ok(state.running.map(|(number, _)| Observed {
+            steps: state.steps,
+            number,
+        }))
+    }
+
+    /// `task #n "name" spawned at file:line:col`, for a report about the
+    /// running task `number`.
+    pub(super) fn describe(&self, number: u64) -> String {
+        let Some(state) = self.state.try_lock() else {
+            return format!("task #{number}");
+        };
+        match state.running {
+            Some((0, None)) => format!(
+                "task #0 (the future given to `block_on` at {})",
+                state.main_location
+            ),
+            Some((n, Some(id))) if n == number => {
+                drop(state);
+                let mut found = None;
+                self.owned.for_each(|header: &Header| {
+                    if header.id == id {
+                        found = Some(TaskInfo::of(header));
+                    }
+                });
+                let mut out = format!("task #{number}");
+                if let Some(info) = found {
+                    if let Some(name) = info.name() {
+                        let _ = write!(out, " {name:?}");
+                    }
+                    let _ = write!(out, " spawned at {}", info.location());
+                    if info.is_blocking() {
+                        out.push_str(" (spawn_blocking)");
+                    }
+                }
+                out
+            }
+            _ => format!("task #{number}"),
+        }
+    }
+
+    /// The replay string of the choices so far.
+    pub(super) fn schedule_so_far(&self) -> String {
+        match self.state.try_lock() {
+            Some(state) => choices::Schedule {
+                seed: self.config.seed,
+                workers: self.config.workers,
+                scheduler: self.config.scheduler,
+                rounds: state.choices.rounds(),
+            }
+            .to_string(),
+            None => "(unavailable: the simulation's state is locked)".to_string(),
+        }
+    }
 }
 
 /// The scheduler stored in each simulated task.
@@ -384,19 +476,22 @@ impl SimScheduler {
         let driver = Driver::new_virtual();
         let start = driver.clock.now();
         let mut state = State {
-            rng: Rng::new(config.seed),
+            choices: Choices::new(config.seed, config.replay.clone(), config.sparse),
+            last: NOBODY,
             user_rng: Rng::new(config.seed ^ 0x5EED_0F05_E2D2_A7C3),
             workers: (0..config.workers)
                 .map(|_| WorkerQueues::default())
                 .collect(),
             injector: VecDeque::new(),
             polling: None,
-            numbers: HashMap::new(),
+            numbers: HashMap::default(),
             next_number: 1,
             main_polls: 0,
             main_priority: 0,
             pct: None,
             steps: 0,
+            running: None,
+            main_location: Location::caller(),
             trace: Vec::new(),
             candidates: Vec::new(),
         };
@@ -406,7 +501,7 @@ impl SimScheduler {
             let wanted = (depth.saturating_sub(1) as u64).min(steps) as usize;
             let mut points = Vec::with_capacity(wanted);
             while points.len() < wanted {
-                let point = 1 + state.rng.next_u64() % steps.max(1);
+                let point = 1 + state.choices.raw() % steps.max(1);
                 if !points.contains(&point) {
                     points.push(point);
                 }
@@ -495,7 +590,11 @@ impl SimScheduler {
     }
 
     /// Drives the simulation until `future` completes.
-    pub(super) fn block_on<F: Future>(&self, future: F) -> F::Output {
+    pub(super) fn block_on<F: Future>(
+        &self,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> F::Output {
         assert!(
             current().is_none(),
             "magpie::sim: `Sim::block_on` called inside a simulation (nested simulations are \
@@ -503,23 +602,33 @@ impl SimScheduler {
         );
         let _current = enter(self);
         let shared = &*self.0;
+        shared.state.lock().main_location = location;
+        let _watched = watchdog::watch(&self.0, shared.config.blocked_after);
         let main = Arc::new(MainWake(AtomicBool::new(true)));
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         loop {
             let main_woken = main.0.load(Ordering::SeqCst);
-            let choice = shared.state.lock().choose(main_woken);
+            let choice = {
+                let mut state = shared.state.lock();
+                state.running = None;
+                state.choices.begin_round();
+                state.choose(main_woken)
+            };
             match choice {
                 Some(Choice::Main) => {
                     main.0.store(false, Ordering::SeqCst);
                     {
                         let mut state = shared.state.lock();
                         state.main_polls += 1;
+                        state.running = Some((0, None));
                         let run = state.main_polls;
-                        state.record(0, run);
+                        if !state.record(0, run, shared.config.max_steps) {
+                            drop(state);
+                            panic!("{}", self.report(Stuck::Livelock));
+                        }
                     }
-                    self.check_steps();
                     if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                         return out;
                     }
@@ -528,19 +637,24 @@ impl SimScheduler {
                     {
                         let mut state = shared.state.lock();
                         state.polling = Some(w);
-                        let (number, run) = match state.numbers.get_mut(&task.header().id) {
+                        let id = task.header().id;
+                        let (number, run) = match state.numbers.get_mut(&id) {
                             Some(n) => {
                                 n.runs += 1;
                                 (n.number, n.runs)
                             }
                             None => (u64::MAX, 0),
                         };
-                        state.record(number, run);
+                        state.running = Some((number, Some(id)));
+                        if !state.record(number, run, shared.config.max_steps) {
+                            drop(state);
+                            panic!("{}", self.report(Stuck::Livelock));
+                        }
                     }
-                    self.check_steps();
                     let again = task.run();
                     let mut state = shared.state.lock();
                     state.polling = None;
+                    state.running = None;
                     if let Some(again) = again {
                         // Woken during its own poll: a yield.
                         state.workers[w].deque.push_back(again);
@@ -552,13 +666,6 @@ impl SimScheduler {
                     }
                 }
             }
-        }
-    }
-
-    fn check_steps(&self) {
-        let steps = self.0.state.lock().steps;
-        if steps > self.0.config.max_steps {
-            panic!("{}", self.report(Stuck::Livelock));
         }
     }
 
@@ -587,7 +694,8 @@ impl SimScheduler {
             {
                 let mut state = self.0.state.lock();
                 for i in (1..fired.len()).rev() {
-                    let j = state.rng.below(i + 1);
+                    // No swap is the default: the wheel's order.
+                    let j = state.choices.below(i + 1, i, false);
                     fired.swap(i, j);
                 }
             }
@@ -663,6 +771,22 @@ impl SimScheduler {
         self.0.state.lock().steps
     }
 
+    /// The choices made so far, as a replayable schedule.
+    pub(super) fn schedule(&self) -> choices::Schedule {
+        let config = &self.0.config;
+        choices::Schedule {
+            seed: config.seed,
+            workers: config.workers,
+            scheduler: config.scheduler,
+            rounds: self.0.state.lock().choices.rounds(),
+        }
+    }
+
+    /// Where the preemptions are among the choices so far.
+    pub(super) fn preemptions(&self) -> Vec<usize> {
+        self.0.state.lock().choices.preemptions().to_vec()
+    }
+
     pub(super) fn len(&self) -> usize {
         self.0.owned.len()
     }
@@ -695,7 +819,7 @@ impl Schedule for SimScheduler {
         let mut state = self.0.state.lock();
         match state.polling {
             Some(w) if on_this_thread => {
-                if state.rng.below(2) == 0 {
+                if state.choices.below(2, 0, false) == 0 {
                     // The LIFO slot; its previous occupant goes to the deque.
                     if let Some(old) = state.workers[w].lifo.replace(task) {
                         state.workers[w].deque.push_back(old);

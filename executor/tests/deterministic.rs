@@ -4,9 +4,17 @@
 //! ordering bug and replays it from its seed; the runtime's API works
 //! unchanged inside; dropping a sim drops each unfinished future once.
 
+mod planted;
 mod support;
 
-use magpie::sim::{Builder, Explore, Failure, Scheduler, Sim};
+/// What `planted` builds on: the standard library's (loom's, in
+/// `loom-tests/tests/teeth.rs`).
+mod shim {
+    pub(crate) use std::sync::Mutex;
+    pub(crate) use std::sync::atomic::AtomicBool;
+}
+
+use magpie::sim::{Builder, Explore, Failure, Schedule, Scheduler, Sim};
 use magpie::sync::{Event, Lock, Queue, Semaphore};
 use magpie::task::{self, JoinError};
 use magpie::time::{self, Duration};
@@ -223,7 +231,8 @@ fn a_deadlock_panics_with_a_report_naming_the_waiting_tasks() {
     assert!(report.contains("seed 0x1"), "{report}");
     assert!(report.contains("1 unfinished task(s)"), "{report}");
     assert!(
-        report.contains("task #1 \"waits-for-event\" spawned at ") && report.contains("sim.rs"),
+        report.contains("task #1 \"waits-for-event\" spawned at ")
+            && report.contains("deterministic.rs"),
         "{report}"
     );
     assert!(!report.contains("task #2"), "{report}");
@@ -477,6 +486,147 @@ fn magpie_seed_replays_one_seed() {
         stdout.contains("MAGPIE_SEED=\"0xnope\" is not a seed"),
         "{stdout}"
     );
+}
+
+/// `check_then_act` among busy bystanders: tasks that yield many times,
+/// so that a failing schedule is full of preemptions unrelated to the bug.
+async fn noisy_check_then_act() {
+    let noise: Vec<_> = (0..4)
+        .map(|_| {
+            magpie::spawn(async {
+                for _ in 0..8 {
+                    task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    check_then_act().await;
+    magpie::gather(noise).await;
+}
+
+#[test]
+fn a_failing_schedule_is_shrunk_and_the_shrunk_schedule_replays() {
+    let failure = Explore::new().check(noisy_check_then_act).unwrap_err();
+    assert!(
+        failure.message().contains("both tasks claimed"),
+        "{failure}"
+    );
+    // The bystanders' preemptions are taken out; the bug needs one switch
+    // between a check and the act.
+    assert!(
+        failure.preemptions() < failure.original_preemptions(),
+        "{failure}"
+    );
+    assert!(failure.preemptions() >= 1, "{failure}");
+    assert!(failure.shrink_runs() >= 1);
+    assert!(
+        failure.shrunk_message().contains("both tasks claimed"),
+        "{failure}"
+    );
+    let report = failure.to_string();
+    assert!(
+        report.contains(&format!(
+            "shrunk from {} to {} preemption(s)",
+            failure.original_preemptions(),
+            failure.preemptions()
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "MAGPIE_SCHEDULE={} cargo test",
+            failure.schedule()
+        )),
+        "{report}"
+    );
+    // The replay string round-trips, and the schedule replays the failure,
+    // with exactly its preemptions, every time.
+    let parsed: Schedule = failure.schedule().to_string().parse().unwrap();
+    assert_eq!(&parsed, failure.schedule());
+    for _ in 0..3 {
+        let sim = Builder::new().replay(parsed.clone()).build();
+        let replayed = catch_unwind(AssertUnwindSafe(|| sim.block_on(noisy_check_then_act())))
+            .map_err(panic_text)
+            .unwrap_err();
+        assert!(replayed.contains("both tasks claimed"), "{replayed}");
+        assert_eq!(sim.preemptions(), failure.preemptions());
+    }
+}
+
+#[test]
+fn a_replayed_schedule_takes_the_same_steps() {
+    for seed in [0, 7, 0xFEED] {
+        let sim = Builder::new().seed(seed).workers(3).build();
+        let out = sim.block_on(busy_program());
+        let replay = Builder::new().replay(sim.schedule()).build();
+        assert_eq!(replay.block_on(busy_program()), out);
+        assert_eq!(replay.trace(), sim.trace());
+        assert_eq!(replay.schedule(), sim.schedule());
+        assert_eq!(replay.preemptions(), sim.preemptions());
+    }
+    // PCT's priorities and change points are recorded too.
+    let pct = Scheduler::Pct {
+        depth: 3,
+        steps: 50,
+    };
+    let sim = Builder::new().seed(3).scheduler(pct).build();
+    sim.block_on(busy_program());
+    let replay = Builder::new().replay(sim.schedule()).build();
+    replay.block_on(busy_program());
+    assert_eq!(replay.trace(), sim.trace());
+}
+
+/// Run as a child process by `magpie_schedule_replays_the_shrunk_schedule`.
+#[test]
+#[ignore = "run by magpie_schedule_replays_the_shrunk_schedule in a child process, with MAGPIE_SCHEDULE set"]
+fn explore_schedule_child() {
+    Explore::new().run(noisy_check_then_act);
+}
+
+#[test]
+fn magpie_schedule_replays_the_shrunk_schedule() {
+    let failure = Explore::new().check(noisy_check_then_act).unwrap_err();
+    let child = |schedule: String| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "explore_schedule_child",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(magpie::sim::SCHEDULE_VAR, schedule)
+            .env_remove(magpie::sim::SEED_VAR)
+            .output()
+            .unwrap()
+    };
+    let schedule = failure.schedule().to_string();
+    let out = child(schedule.clone());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("both tasks claimed"), "{stdout}");
+    assert!(stdout.contains("(seed 1 of this exploration)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "shrunk from {0} to {0} preemption(s) in 0 run(s)",
+            failure.preemptions()
+        )),
+        "{stdout}"
+    );
+    // Garbage is refused with an explanation, not run as some schedule.
+    let out = child("not-a-schedule".to_string());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("MAGPIE_SCHEDULE: \"not-a-schedule\" is not a magpie::sim schedule"),
+        "{stdout}"
+    );
+    // So is a corrupted one: one choice changed, the check no longer fits.
+    let (body, check) = schedule.rsplit_once(':').unwrap();
+    let corrupted = format!("{body}_1:{check}");
+    let out = child(corrupted);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("the check does not match"), "{stdout}");
 }
 
 #[test]
@@ -738,4 +888,181 @@ fn dropping_a_sim_drops_each_unfinished_future_once() {
     // Nothing holds a task any more: the event's waiter list is empty.
     event.set();
     assert_eq!(drops.drops(), 5);
+}
+
+/// Two tasks take the planted `FairLock` in turn: the holder twice (its
+/// first unlock passes the waiter over, its second hands the lock over),
+/// the waiter once; nobody may hold it together.
+async fn fair_lock_program(buggy: bool) {
+    let lock = Arc::new(planted::FairLock::new(buggy));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let critical = |id: usize, times: usize| {
+        let (lock, inside) = (lock.clone(), inside.clone());
+        async move {
+            for _ in 0..times {
+                lock.lock(id).await;
+                assert_eq!(inside.fetch_add(1, SeqCst), 0, "two holders at once");
+                task::yield_now().await;
+                inside.fetch_sub(1, SeqCst);
+                lock.unlock();
+            }
+        }
+    };
+    let holder = task::Builder::new().name("holder").spawn(critical(1, 2));
+    let waiter = task::Builder::new().name("waiter").spawn(critical(2, 1));
+    holder.await.unwrap();
+    waiter.await.unwrap();
+}
+
+/// A waiter on the planted `Completion`, and a task that completes it.
+async fn completion_program(buggy: bool, yield_in_window: bool) {
+    let done = Arc::new(planted::Completion::new(buggy, yield_in_window));
+    let d = done.clone();
+    let waiter = task::Builder::new()
+        .name("waiter")
+        .spawn(async move { d.wait().await });
+    let completer = magpie::spawn(async move { done.complete() });
+    completer.await.unwrap();
+    waiter.await.unwrap();
+}
+
+/// Teeth: how many seeds, and how long, the explorer needs to find each
+/// planted bug (printed, for docs/deterministic.md's "Teeth"); the fixed
+/// copies pass as many seeds as the search was given.
+const TEETH_SEEDS: u64 = 1_000;
+
+fn teeth(
+    name: &str,
+    buggy: impl Fn() -> Result<u64, Failure>,
+    fixed: impl Fn() -> Result<u64, Failure>,
+) {
+    let start = std::time::Instant::now();
+    let failure = buggy().unwrap_err();
+    let took = start.elapsed();
+    assert!(failure.message().contains("deadlock"), "{failure}");
+    assert!(failure.message().contains("\"waiter\""), "{failure}");
+    assert!(failure.preemptions() <= failure.original_preemptions());
+    println!(
+        "teeth: {name}: found by seed {:#x}, after {} seed(s), in {took:?} (shrinking \
+         included: {} -> {} preemption(s) in {} run(s))",
+        failure.seed(),
+        failure.runs(),
+        failure.original_preemptions(),
+        failure.preemptions(),
+        failure.shrink_runs()
+    );
+    let start = std::time::Instant::now();
+    let runs = fixed().unwrap();
+    println!(
+        "teeth: {name}: the fixed copy passes {runs} seed(s) in {:?}",
+        start.elapsed()
+    );
+    if std::env::var_os(magpie::sim::SEED_VAR).is_none()
+        && std::env::var_os(magpie::sim::SCHEDULE_VAR).is_none()
+    {
+        assert_eq!(runs, TEETH_SEEDS);
+    }
+}
+
+#[test]
+fn teeth_a_lost_wakeup_in_a_fair_hand_over() {
+    let explore = Explore::new().seeds(TEETH_SEEDS);
+    teeth(
+        "lost wakeup in a fair hand-over",
+        || explore.check(|| fair_lock_program(true)),
+        || explore.check(|| fair_lock_program(false)),
+    );
+    // PCT finds it at depth 3: the holder must be passed over while it
+    // holds the lock, and the waiter stopped between its look and its park.
+    let pct = explore.clone().scheduler(Scheduler::Pct {
+        depth: 3,
+        steps: 12,
+    });
+    teeth(
+        "lost wakeup in a fair hand-over, PCT depth 3",
+        || pct.check(|| fair_lock_program(true)),
+        || pct.check(|| fair_lock_program(false)),
+    );
+}
+
+#[test]
+fn teeth_a_wake_racing_completion() {
+    let explore = Explore::new().seeds(TEETH_SEEDS);
+    teeth(
+        "wake racing completion",
+        || explore.check(|| completion_program(true, true)),
+        || explore.check(|| completion_program(false, true)),
+    );
+}
+
+#[test]
+fn a_window_inside_one_poll_is_beyond_the_simulation() {
+    // With no await between the check and the registration, the window is
+    // between two instructions of one poll: on the simulation's one
+    // thread, no other task can run there, so every seed passes (loom,
+    // which interleaves threads at every atomic, finds it: see
+    // loom-tests/tests/teeth.rs).
+    let runs = Explore::new()
+        .seeds(TEETH_SEEDS)
+        .check(|| completion_program(true, false))
+        .unwrap();
+    if std::env::var_os(magpie::sim::SEED_VAR).is_none() {
+        assert_eq!(runs, TEETH_SEEDS);
+    }
+}
+
+/// Run as a child process by `a_task_that_blocks_the_thread_is_reported_and_aborts`.
+#[test]
+#[ignore = "run by a_task_that_blocks_the_thread_is_reported_and_aborts in a child process"]
+fn blocking_child() {
+    let sim = Builder::new()
+        .seed(0xB10C)
+        .blocked_after(std::time::Duration::from_millis(150))
+        .build();
+    sim.block_on(async {
+        magpie::spawn(async { task::yield_now().await })
+            .await
+            .unwrap();
+        let sleeper = task::Builder::new().name("sleeper").spawn(async {
+            // Real time: the simulation cannot take its thread back.
+            std::thread::sleep(std::time::Duration::from_secs(20));
+        });
+        sleeper.await.unwrap();
+    });
+}
+
+#[test]
+fn a_task_that_blocks_the_thread_is_reported_and_aborts() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "blocking_child", "--ignored", "--test-threads=1"])
+        .env_remove(magpie::sim::SEED_VAR)
+        .env_remove(magpie::sim::SCHEDULE_VAR)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Aborted, not finished (it would pass after the 20 s sleep).
+    assert!(!out.status.success(), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(6), "not SIGABRT: {stderr}");
+    }
+    assert!(
+        stderr.contains("magpie::sim: blocked: task #2 \"sleeper\" spawned at "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("deterministic.rs:"), "{stderr}");
+    assert!(
+        stderr.contains("in one poll for more than 150ms of real time (seed 0xb10c, step "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("thread \"blocking_child\""), "{stderr}");
+    // The schedule so far replays up to the blocking poll.
+    let schedule = stderr
+        .split("MAGPIE_SCHEDULE=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a replay string");
+    let schedule: Schedule = schedule.parse().unwrap();
+    assert_eq!(schedule.seed(), 0xB10C);
 }
