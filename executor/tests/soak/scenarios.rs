@@ -16,8 +16,8 @@ use super::track::{
 };
 use futures::StreamExt;
 use magpie::sync::{
-    Barrier, Condition, Event, Fairness, GenericQueue, LifoQueue, Lock, PriorityQueue, Queue,
-    RwLock, Semaphore, Storage,
+    Barrier, Condition, Event, Fairness, GenericQueue, LifoQueue, Lock, Notify, PriorityQueue,
+    Queue, RwLock, Semaphore, Storage, oneshot, watch,
 };
 use magpie::task::{CancelHandle, Id, JoinHandle, yield_now};
 use magpie::time::{self, Duration, Instant};
@@ -180,6 +180,9 @@ pub(crate) async fn run(cx: Shared, kind: usize, rng: Rng) -> Out {
         "lock" => lock(&cx, rng).await,
         "rwlock" => rwlock(&cx, rng).await,
         "event" => event(&cx, rng).await,
+        "notify" => notify(&cx, rng).await,
+        "oneshot" => oneshot(&cx, rng).await,
+        "watch" => watch(&cx, rng).await,
         "condition" => condition(&cx, rng).await,
         "semaphore" => semaphore(&cx, rng).await,
         "barrier" => barrier(&cx, rng).await,
@@ -408,6 +411,294 @@ async fn event(cx: &Shared, mut rng: Rng) {
         if round + 1 < rounds {
             ev.clear();
         }
+    }
+}
+
+/// `Notify`, used the two ways it is meant for, with waiters cancelled
+/// or panicking at random and notifications from this task, another task
+/// or a blocking thread:
+///
+/// * tokens: each waiter loops "register (`enable`), take a token if there
+///   is one, else wait", and the notifier adds one token per waiter, each
+///   followed by `notify_one`. A waiter picked by `notify_one` and
+///   cancelled before it saw the notification passes it on, so every
+///   waiter that is not cancelled gets a token;
+/// * broadcast: each waiter loops "register, stop at the last round, else
+///   wait", and the notifier bumps the round and calls `notify_waiters`,
+///   which wakes every waiter registered before it.
+///
+/// A lost notification is a hang (the soak's watchdog names the waiter).
+async fn notify(cx: &Shared, mut rng: Rng) {
+    let notify = Arc::new(Notify::new());
+    // Tokens left (token mode) or the current round (broadcast mode).
+    let count = Arc::new(AtomicU64::new(0));
+    let taken = Arc::new(AtomicU64::new(0));
+    let broadcast = rng.chance(40);
+    let _probe = {
+        let (notify, count, taken) = (notify.clone(), count.clone(), taken.clone());
+        Probes::watch(&cx.stats, "notify", move || {
+            format!(
+                "{notify:?}, broadcast {broadcast}, count {}, taken {}",
+                count.load(SeqCst),
+                taken.load(SeqCst)
+            )
+        })
+    };
+    let waiters = rng.range(1, 12);
+    let rounds = if broadcast { rng.range(1, 4) } else { waiters };
+    let mut crew = Crew::new("notify");
+    for i in 0..waiters {
+        let plan = Plan::random(&mut rng, 8, 25);
+        let (notify, count, taken, stats) = (
+            notify.clone(),
+            count.clone(),
+            taken.clone(),
+            cx.stats.clone(),
+        );
+        let mut r = rng.fork();
+        let h = spawn_p(cx, "notify", i, plan, async move {
+            jitter(&mut r, 1).await;
+            let mut seen = 0;
+            loop {
+                let mut notified = std::pin::pin!(notify.notified());
+                notified.as_mut().enable();
+                if broadcast {
+                    let now = count.load(SeqCst);
+                    assert!(now >= seen, "Notify: the round went backwards");
+                    seen = now;
+                    if now == rounds {
+                        break;
+                    }
+                } else if count
+                    .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    // No await from here to the end: a cancel cannot
+                    // come between the take and the count.
+                    taken.fetch_add(1, SeqCst);
+                    break;
+                }
+                notified.await;
+            }
+            if plan.panics {
+                boom(&stats);
+            }
+            Out::new(&stats, i)
+        });
+        crew.add(h, plan, i);
+    }
+    let bump = {
+        let (notify, count) = (notify.clone(), count.clone());
+        move || {
+            count.fetch_add(1, SeqCst);
+            if broadcast {
+                notify.notify_waiters();
+            } else {
+                notify.notify_one();
+            }
+        }
+    };
+    let notifier = match rng.below(3) {
+        0 => {
+            for _ in 0..rounds {
+                jitter(&mut rng, 2).await;
+                bump();
+            }
+            None
+        }
+        1 => {
+            let stats = cx.stats.clone();
+            let mut r = rng.fork();
+            Some(spawn_t(cx, async move {
+                for _ in 0..rounds {
+                    jitter(&mut r, 2).await;
+                    bump();
+                }
+                Out::new(&stats, 0)
+            }))
+        }
+        _ => {
+            let stats = cx.stats.clone();
+            Some(spawn_blocking_t(cx, move || {
+                for _ in 0..rounds {
+                    bump();
+                }
+                Out::new(&stats, 0)
+            }))
+        }
+    };
+    let ends = crew.settle(cx, &mut rng).await;
+    if let Some(h) = notifier {
+        check(&cx.stats, "notify notifier", h.await, Plan::CLEAN);
+    }
+    if !broadcast {
+        assert_eq!(
+            taken.load(SeqCst),
+            ends.ok + ends.panicked,
+            "Notify: tokens taken by waiters that did not finish, or finished without one"
+        );
+        assert_eq!(
+            taken.load(SeqCst) + count.load(SeqCst),
+            rounds,
+            "Notify: tokens lost or doubled"
+        );
+    }
+}
+
+/// `oneshot`: pairs of a sender task and a receiver task, either cancelled
+/// or panicking at random. A sender sends (perhaps racing its receiver's
+/// close), drops without sending, or (if its receiver closes) waits for
+/// `closed()` and then finds `send` refused; a receiver awaits the value,
+/// or closes and takes what was sent before. A receiver that awaited and finished got the value if and
+/// only if its sender's `send` succeeded; every value is dropped exactly
+/// once (the soak's item ledger).
+async fn oneshot(cx: &Shared, mut rng: Rng) {
+    const SENT: u8 = 1;
+    const GOT: u8 = 2;
+    const GOT_NOTHING: u8 = 4;
+    let mut crew = Crew::new("oneshot");
+    let mut pairs = Vec::new();
+    for i in 0..rng.range(1, 8) {
+        let (tx, mut rx) = oneshot::channel::<Item>();
+        let log = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let closes = rng.chance(25);
+        let send_mode = rng.below(3);
+        let plan = Plan::random(&mut rng, 8, 20);
+        let (log_tx, stats) = (log.clone(), cx.stats.clone());
+        let mut r = rng.fork();
+        let sender = spawn_p(cx, "oneshot", 2 * i, plan, async move {
+            jitter(&mut r, 2).await;
+            match send_mode {
+                0 if closes => {
+                    tx.closed().await;
+                    assert!(tx.is_closed(), "oneshot: closed() returned while open");
+                    let refused = tx.send(Item::new(&stats, i));
+                    assert!(refused.is_err(), "oneshot: send accepted after close");
+                }
+                0 | 1 => {
+                    if tx.send(Item::new(&stats, i)).is_ok() {
+                        log_tx.fetch_or(SENT, SeqCst);
+                    }
+                }
+                _ => drop(tx),
+            }
+            if plan.panics {
+                boom(&stats);
+            }
+            Out::new(&stats, 2 * i)
+        });
+        crew.add(sender, plan, 2 * i);
+        let plan = Plan::random(&mut rng, 8, 20);
+        let (log_rx, stats) = (log.clone(), cx.stats.clone());
+        let mut r = rng.fork();
+        let receiver = spawn_p(cx, "oneshot", 2 * i + 1, plan, async move {
+            jitter(&mut r, 2).await;
+            if closes {
+                rx.close();
+                jitter(&mut r, 1).await;
+                if let Ok(item) = rx.try_recv() {
+                    assert_eq!(item.seq, i, "oneshot: another pair's value");
+                }
+            } else {
+                let got = match (&mut rx).await {
+                    Ok(item) => {
+                        assert_eq!(item.seq, i, "oneshot: another pair's value");
+                        GOT
+                    }
+                    Err(_) => GOT_NOTHING,
+                };
+                // No await from here to the end (see `notify`).
+                log_rx.fetch_or(got, SeqCst);
+            }
+            if plan.panics {
+                boom(&stats);
+            }
+            Out::new(&stats, 2 * i + 1)
+        });
+        crew.add(receiver, plan, 2 * i + 1);
+        pairs.push(log);
+    }
+    crew.settle(cx, &mut rng).await;
+    for (i, log) in pairs.iter().enumerate() {
+        let log = log.load(SeqCst);
+        if log & (GOT | GOT_NOTHING) != 0 {
+            assert_eq!(
+                log & GOT != 0,
+                log & SENT != 0,
+                "oneshot pair {i}: the receiver's result disagrees with the sender's send ({log:#b})"
+            );
+        }
+    }
+}
+
+/// `watch`: one sender publishes 1..=n (from this task or a blocking
+/// thread) and is dropped; receivers (one subscribed late) loop on
+/// `changed()`, some cancelled or panicking. Every receiver sees the
+/// values in increasing order and, unless cancelled, ends on n: from a
+/// change, or from the sender's drop after n was published.
+async fn watch(cx: &Shared, mut rng: Rng) {
+    let last = rng.range(1, 20);
+    let (tx, rx) = watch::channel(0u64);
+    let mut crew = Crew::new("watch");
+    let receiver = |cx: &Shared, rng: &mut Rng, i: u64, mut rx: watch::Receiver<u64>| {
+        let plan = Plan::random(rng, 8, 25);
+        let stats = cx.stats.clone();
+        let mut r = rng.fork();
+        let h = spawn_p(cx, "watch", i, plan, async move {
+            jitter(&mut r, 1).await;
+            let mut seen = 0;
+            loop {
+                let now = *rx.borrow_and_update();
+                assert!(now >= seen, "watch: saw {now} after {seen}");
+                seen = now;
+                if now == last {
+                    break;
+                }
+                if rx.changed().await.is_err() {
+                    // The sender is gone: its last value is final.
+                    let now = *rx.borrow();
+                    assert_eq!(now, last, "watch: the sender's last value was lost");
+                    break;
+                }
+            }
+            if plan.panics {
+                boom(&stats);
+            }
+            Out::new(&stats, i)
+        });
+        (h, plan)
+    };
+    for i in 0..rng.range(1, 8) {
+        let (h, plan) = receiver(cx, &mut rng, i, rx.clone());
+        crew.add(h, plan, i);
+    }
+    drop(rx);
+    let late = rng.range(1, last + 1);
+    let publisher = if rng.chance(70) {
+        for v in 1..=last {
+            tx.send_replace(v);
+            if v == late {
+                let (h, plan) = receiver(cx, &mut rng, 100, tx.subscribe());
+                crew.add(h, plan, 100);
+            }
+            jitter(&mut rng, 1).await;
+        }
+        drop(tx);
+        None
+    } else {
+        let (h, plan) = receiver(cx, &mut rng, 100, tx.subscribe());
+        crew.add(h, plan, 100);
+        let stats = cx.stats.clone();
+        Some(spawn_blocking_t(cx, move || {
+            for v in 1..=last {
+                tx.send_replace(v);
+            }
+            Out::new(&stats, 0)
+        }))
+    };
+    crew.settle(cx, &mut rng).await;
+    if let Some(h) = publisher {
+        check(&cx.stats, "watch publisher", h.await, Plan::CLEAN);
     }
 }
 

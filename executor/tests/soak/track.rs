@@ -68,10 +68,13 @@ impl Ledger {
 }
 
 /// The scenarios, by index (for the per-scenario counters and reports).
-pub(crate) const SCENARIOS: [&str; 12] = [
+pub(crate) const SCENARIOS: [&str; 15] = [
     "lock",
     "rwlock",
     "event",
+    "notify",
+    "oneshot",
+    "watch",
     "condition",
     "semaphore",
     "barrier",
