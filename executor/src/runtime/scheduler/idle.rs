@@ -213,6 +213,13 @@ impl Idle {
         true
     }
 
+    /// Some parked worker, left on the sleeper list (the monitor nudges it
+    /// to take the reactor's driver: a spurious wakeup for the protocol).
+    #[cfg(feature = "net")]
+    pub(crate) fn a_sleeper(&self) -> Option<usize> {
+        self.sleepers.lock().last().copied()
+    }
+
     /// Workers currently searching (for metrics and tests).
     pub(crate) fn num_searching(&self) -> usize {
         self.counters().num_searching()
