@@ -23,8 +23,8 @@
 //!
 //! # Who drives the poller
 //!
-//! Nobody runs a reactor thread. Whoever holds the *driver* (the event
-//! buffer behind a mutex taken with `try_lock`: one driver at a time)
+//! Nobody runs a reactor thread. Whoever holds the *driver* (a flag taken
+//! by compare-exchange, with the event buffer: one driver at a time)
 //! collects events and wakes their tasks:
 //!
 //! * **the worker about to park.** After rule 4 of the park protocol (the
@@ -60,6 +60,8 @@
 mod poller;
 
 use self::poller::{Events, Poller};
+use crate::loom::sync::atomic::AtomicBool;
+use crate::loom::sync::atomic::Ordering::{Acquire, Release};
 use crate::loom::sync::{Arc, Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::io;
@@ -115,8 +117,14 @@ pub(crate) struct Reactor {
     /// hint, not a part of any protocol).
     count: std::sync::atomic::AtomicUsize,
     poller: Poller,
-    /// The driver: whoever holds it may wait in the poller.
-    driver: Mutex<Events>,
+    /// The driver: whoever sets this flag may wait in the poller. A flag
+    /// taken by compare-exchange rather than a `try_lock`: loom's
+    /// `try_lock` blocks a thread preempted inside it while another thread
+    /// holds the lock (loom 0.7), which a real `try_lock` never does.
+    driving: AtomicBool,
+    /// The driver's event buffer, locked only by the flag's holder (so
+    /// never contended).
+    events: Mutex<Events>,
     table: Mutex<Table>,
 }
 
@@ -131,7 +139,8 @@ impl Reactor {
         Ok(Reactor {
             count: std::sync::atomic::AtomicUsize::new(0),
             poller: Poller::new()?,
-            driver: Mutex::new(Events::new()),
+            driving: AtomicBool::new(false),
+            events: Mutex::new(Events::new()),
             table: Mutex::new(Table {
                 sources: HashMap::new(),
                 next_key: 0,
@@ -148,9 +157,16 @@ impl Reactor {
 
     /// Takes the driver, if nobody holds it.
     pub(crate) fn try_drive(&self) -> Option<Driver<'_>> {
-        self.driver.try_lock().map(|events| Driver {
+        if self
+            .driving
+            .compare_exchange(false, true, Acquire, Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        Some(Driver {
             reactor: self,
-            events,
+            events: Some(self.events.lock()),
         })
     }
 
@@ -264,27 +280,43 @@ fn wake_all(wakers: Vec<Waker>) -> usize {
 /// The right to wait in the poller, held by one thread at a time.
 pub(crate) struct Driver<'a> {
     reactor: &'a Reactor,
-    events: MutexGuard<'a, Events>,
+    /// `Some` until the driver is released.
+    events: Option<MutexGuard<'a, Events>>,
+}
+
+impl Drop for Driver<'_> {
+    fn drop(&mut self) {
+        drop(self.events.take());
+        self.reactor.driving.store(false, Release);
+    }
 }
 
 impl Driver<'_> {
+    fn events(&mut self) -> &mut Events {
+        self.events
+            .as_mut()
+            .expect("held until the driver is released")
+    }
+
     /// Waits for events, a `notify`, or the deadline.
     pub(crate) fn wait(&mut self, deadline: Option<Instant>) {
-        self.reactor.poller.wait(&mut self.events, deadline);
+        let poller = &self.reactor.poller;
+        poller.wait(self.events(), deadline);
     }
 
     /// Collects the events already pending, without sleeping.
     pub(crate) fn poll_now(&mut self) {
-        self.reactor.poller.poll_now(&mut self.events);
+        let poller = &self.reactor.poller;
+        poller.poll_now(self.events());
     }
 
     /// Releases the driver and wakes the tasks of the collected events;
     /// returns how many were woken.
-    pub(crate) fn dispatch(self) -> usize {
-        let Driver { reactor, events } = self;
+    pub(crate) fn dispatch(mut self) -> usize {
+        let reactor = self.reactor;
         let mut wakers = Vec::new();
         let table = reactor.table.lock();
-        for ev in events.iter() {
+        for ev in self.events().iter() {
             let Some(source) = table.sources.get(&ev.key) else {
                 continue;
             };
@@ -310,7 +342,7 @@ impl Driver<'_> {
             }
         }
         drop(table);
-        drop(events);
+        drop(self);
         wake_all(wakers)
     }
 }
