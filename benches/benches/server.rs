@@ -1,6 +1,7 @@
 //! A keep-alive HTTP/1.1 server with a ~50 µs CPU handler (issue 16), the
-//! same code on magpie with async-io's sockets and on tokio with
-//! `tokio::net`, 2 workers each, driven on 127.0.0.1 by a load generator of
+//! same code on magpie with async-io's sockets (`magpie_async_io`), on
+//! magpie with its own reactor (`magpie_net`: `magpie::net`) and on tokio
+//! with `tokio::net`, 2 workers each, driven on 127.0.0.1 by a load generator of
 //! our own: 64 plain threads, each with one blocking keep-alive connection,
 //! sending requests one after the other. It is the server of
 //! `executor/examples/http_server/` (this file includes its `http.rs`);
@@ -103,12 +104,41 @@ fn magpie_server(rounds: u64) -> Server {
         loop {
             let (stream, _) = listener.accept().await.expect("accept");
             drop(magpie::spawn(async move {
-                let _ = serve_connection(stream, rounds).await;
+                stream.get_ref().set_nodelay(true)?;
+                serve_connection(stream, rounds).await
             }));
         }
     }));
     Server {
         name: "magpie_async_io",
+        connections: connect(addr),
+    }
+}
+
+/// magpie with its own reactor (`magpie::net`): the worker about to park
+/// waits in the poller, and a readiness event's task runs on that worker.
+fn magpie_net_server(rounds: u64) -> Server {
+    let rt: &'static magpie::Runtime = Box::leak(Box::new(
+        magpie::Runtime::builder()
+            .worker_threads(WORKERS)
+            .build()
+            .unwrap(),
+    ));
+    let listener = rt
+        .block_on(magpie::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(rt.spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.expect("accept");
+            drop(magpie::spawn(async move {
+                stream.set_nodelay(true)?;
+                serve_connection(stream, rounds).await
+            }));
+        }
+    }));
+    Server {
+        name: "magpie_net",
         connections: connect(addr),
     }
 }
@@ -214,7 +244,11 @@ type Metric = fn(&Run) -> Duration;
 
 fn server(c: &mut Criterion) {
     let rounds = calibrate();
-    let servers = [magpie_server(rounds), tokio_server(rounds)];
+    let servers = [
+        magpie_server(rounds),
+        magpie_net_server(rounds),
+        tokio_server(rounds),
+    ];
     let metrics: [(&str, Metric); 3] = [
         ("server_cpu_per_request", |r| r.cpu_per_request),
         ("server_latency_p50", |r| r.p50),

@@ -51,6 +51,11 @@ macro_rules! invariant_eq {
 }
 
 mod loom;
+#[cfg(all(feature = "net", not(loom)))]
+pub mod net;
+#[cfg(all(feature = "net", loom))]
+#[doc(hidden)]
+pub mod net_model;
 pub mod runtime;
 mod structured;
 pub mod task;

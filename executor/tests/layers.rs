@@ -23,6 +23,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         "user API: tasks (spawn fns re-exported, LocalSet, current)",
         &["task"],
     ),
+    (
+        "user API: sockets on the runtime's reactor (net; loom's net_model)",
+        &["net", "net_model"],
+    ),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -8,8 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use async_io::Async;
-use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The CPU work a request costs.
 pub(crate) const HANDLER_WORK: Duration = Duration::from_micros(50);
@@ -55,10 +54,13 @@ pub(crate) fn answer_requests(input: &mut Vec<u8>, out: &mut Vec<u8>, rounds: u6
     }
 }
 
-/// One keep-alive connection on async-io's sockets: reads requests, answers
-/// them, until the client closes.
-pub(crate) async fn serve_connection(mut stream: Async<TcpStream>, rounds: u64) -> io::Result<()> {
-    stream.get_ref().set_nodelay(true)?;
+/// One keep-alive connection (a `magpie::net::TcpStream` or async-io's
+/// `Async<TcpStream>`, with `TCP_NODELAY` set by the caller): reads
+/// requests, answers them, until the client closes.
+pub(crate) async fn serve_connection<S>(mut stream: S, rounds: u64) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let (mut input, mut out) = (Vec::new(), Vec::new());
     let mut buf = [0u8; 4096];
     loop {

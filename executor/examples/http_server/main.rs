@@ -1,6 +1,8 @@
-//! A hand-written HTTP/1.1 keep-alive server on magpie, with async-io's
-//! sockets (`Async<TcpListener>`), whose handler does ~50 µs of CPU work per
-//! request (see `docs/io.md`).
+//! A hand-written HTTP/1.1 keep-alive server on magpie, whose handler does
+//! ~50 µs of CPU work per request (see `docs/io.md`). Its sockets are
+//! `magpie::net`'s (the runtime's own reactor, driven by its workers) by
+//! default, or async-io's (`Async<TcpListener>`, whose reactor is a thread
+//! of its own) with `--net async-io`.
 //!
 //! By default it drives itself: a load generator of plain threads with
 //! blocking sockets opens 32 keep-alive connections to it on 127.0.0.1,
@@ -10,6 +12,7 @@
 //! ```text
 //! cargo run --release --example http_server
 //! cargo run --release --example http_server -- --workers 4 --connections 64 --requests 50000
+//! cargo run --release --example http_server -- --net async-io
 //! ```
 //!
 //! With `--serve SECS` it serves on 127.0.0.1:8080 for that many seconds for
@@ -31,6 +34,8 @@ struct Options {
     requests: usize,
     time_cap: Duration,
     serve: Option<Duration>,
+    /// async-io's sockets instead of `magpie::net`'s.
+    async_io: bool,
 }
 
 fn options() -> Options {
@@ -40,6 +45,7 @@ fn options() -> Options {
         requests: 20_000,
         time_cap: Duration::from_secs(10),
         serve: None,
+        async_io: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -55,9 +61,15 @@ fn options() -> Options {
             "--time-cap" => o.time_cap = Duration::from_secs(value("seconds")),
             "--serve" => o.serve = Some(Duration::from_secs(value("seconds"))),
             "--self-test" => {}
+            "--net" => match args.next().as_deref() {
+                Some("magpie") => o.async_io = false,
+                Some("async-io") => o.async_io = true,
+                other => panic!("--net takes magpie or async-io, not {other:?}"),
+            },
             other => panic!(
                 "unknown argument {other:?}: use --workers N, --connections N, \
-                 --requests N, --time-cap SECS, --self-test or --serve SECS"
+                 --requests N, --time-cap SECS, --net magpie|async-io, --self-test \
+                 or --serve SECS"
             ),
         }
     }
@@ -68,13 +80,29 @@ fn options() -> Options {
     o
 }
 
-/// Accepts connections forever, one task each.
-async fn accept_loop(listener: Async<TcpListener>, rounds: u64) {
+/// Accepts connections forever on async-io's sockets, one task each.
+async fn accept_loop_async_io(listener: Async<TcpListener>, rounds: u64) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 drop(magpie::spawn(async move {
-                    let _ = serve_connection(stream, rounds).await;
+                    stream.get_ref().set_nodelay(true)?;
+                    serve_connection(stream, rounds).await
+                }));
+            }
+            Err(e) => eprintln!("accept failed: {e}"),
+        }
+    }
+}
+
+/// Accepts connections forever on `magpie::net`, one task each.
+async fn accept_loop(listener: magpie::net::TcpListener, rounds: u64) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                drop(magpie::spawn(async move {
+                    stream.set_nodelay(true)?;
+                    serve_connection(stream, rounds).await
                 }));
             }
             Err(e) => eprintln!("accept failed: {e}"),
@@ -98,13 +126,28 @@ fn main() {
         .build()
         .expect("build the runtime");
     let port = if o.serve.is_some() { 8080 } else { 0 };
-    let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], port)).expect("bind 127.0.0.1");
-    let addr = listener.get_ref().local_addr().unwrap();
-    let server = rt.spawn(accept_loop(listener, rounds));
+    let std_listener = TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
+    let addr = std_listener.local_addr().unwrap();
+    let server = if o.async_io {
+        let listener = Async::new(std_listener).expect("register with async-io");
+        rt.spawn(accept_loop_async_io(listener, rounds))
+    } else {
+        // `from_std` registers with the runtime entered on this thread:
+        // build the listener inside the runtime.
+        let listener = rt
+            .block_on(async { magpie::net::TcpListener::from_std(std_listener) })
+            .expect("register with magpie's reactor");
+        rt.spawn(accept_loop(listener, rounds))
+    };
+    let route = if o.async_io {
+        "async-io"
+    } else {
+        "magpie::net"
+    };
 
     if let Some(secs) = o.serve {
         println!(
-            "serving on http://{addr}/ for {secs:?} ({} workers)",
+            "serving on http://{addr}/ for {secs:?} ({} workers, {route})",
             o.workers
         );
         std::thread::sleep(secs);
@@ -113,7 +156,7 @@ fn main() {
     }
 
     println!(
-        "self-test: {} workers, {} connections, {} requests, ~{HANDLER_WORK:?} of CPU each",
+        "self-test ({route}): {} workers, {} connections, {} requests, ~{HANDLER_WORK:?} of CPU each",
         o.workers, o.connections, o.requests
     );
     let start = Instant::now();

@@ -418,6 +418,10 @@ pub struct RuntimeMetrics {
     pub blocking_queue_depth: usize,
     /// Timers (sleeps, timeouts, intervals) waiting for their deadline.
     pub pending_timers: usize,
+    /// Sockets of `magpie::net` registered with the runtime's reactor
+    /// (feature `net`).
+    #[cfg(feature = "net")]
+    pub registered_sockets: usize,
     /// Time since the runtime was built.
     pub uptime: Duration,
 }
@@ -573,6 +577,8 @@ impl Handle {
             blocking_threads_idle: pool.idle,
             blocking_queue_depth: pool.queued,
             pending_timers: shared.time.pending(),
+            #[cfg(feature = "net")]
+            registered_sockets: shared.reactor.registered(),
             uptime,
             workers,
         }

@@ -172,6 +172,10 @@ fn sweep(shared: &Shared) -> Vec<RawTask> {
     // Every swept task's future is gone, and with it every sleep it
     // owned; timers held elsewhere now panic instead of waiting forever.
     shared.time.shutdown();
+    // Sockets outliving the runtime: their waiters are woken and see the
+    // error, later operations fail (see `runtime::reactor`).
+    #[cfg(feature = "net")]
+    shared.reactor.shutdown();
     drain_injector(shared);
     running
 }

@@ -7,6 +7,8 @@ pub(crate) mod context;
 pub mod diagnostics;
 mod handle;
 mod lifecycle;
+#[cfg(feature = "net")]
+pub(crate) mod reactor;
 pub(crate) mod scheduler;
 pub(crate) mod shared;
 mod shutdown;
@@ -97,7 +99,7 @@ impl Runtime {
                 on_start: builder.on_thread_start.clone(),
                 on_stop: builder.on_thread_stop.clone(),
             },
-        );
+        )?;
         let exits = Arc::new(ExitLatch::new(n));
         let mut runtime = Runtime {
             handle: Handle::from_shared(shared.clone()),

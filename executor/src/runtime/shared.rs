@@ -9,7 +9,10 @@
 //! * `time`: the timer driver ([`super::timer`]);
 //! * `blocking`: the blocking pool ([`super::blocking`]);
 //! * `lifecycle`: running, closed or swept ([`super::lifecycle`]);
-//! * `diag`: debug mode's settings and clocks ([`super::diagnostics`]).
+//! * `diag`: debug mode's settings and clocks ([`super::diagnostics`]);
+//! * `reactor` (feature `net`): the reactor, whose poller the worker about to
+//!   park sleeps in ([`super::reactor`]; each worker's parker holds it too, to
+//!   notify the poller instead of its condvar).
 //!
 //! What needs two components lives here: scheduling a task from outside
 //! the workers (the queues and the lifecycle), and waking whoever must
@@ -47,6 +50,8 @@ pub(crate) struct Shared {
     /// Running, closed or swept: owned by `runtime::lifecycle`.
     pub(crate) lifecycle: Lifecycle,
     pub(crate) diag: Diag,
+    #[cfg(feature = "net")]
+    pub(crate) reactor: Arc<super::reactor::Reactor>,
 }
 
 impl Shared {
@@ -56,8 +61,15 @@ impl Shared {
         global_queue_interval: u32,
         debug: Option<diagnostics::DebugConfig>,
         blocking: BlockingConfig,
-    ) -> (Arc<Shared>, Vec<Local>) {
-        let (scheduler, locals) = Scheduler::new(workers, global_queue_interval);
+    ) -> std::io::Result<(Arc<Shared>, Vec<Local>)> {
+        #[cfg(feature = "net")]
+        let reactor = Arc::new(super::reactor::Reactor::new()?);
+        let (scheduler, locals) = Scheduler::new(
+            workers,
+            global_queue_interval,
+            #[cfg(feature = "net")]
+            &reactor,
+        );
         let shards = if crate::loom::IS_LOOM { 2 } else { 4 * workers };
         let shared = Arc::new(Shared {
             scheduler,
@@ -66,8 +78,10 @@ impl Shared {
             blocking: BlockingPool::new(blocking),
             lifecycle: Lifecycle::new(),
             diag: Diag::new(debug),
+            #[cfg(feature = "net")]
+            reactor,
         });
-        (shared, locals)
+        Ok((shared, locals))
     }
 
     /// True once shutdown has begun (see `runtime::lifecycle`).

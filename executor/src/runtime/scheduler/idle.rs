@@ -80,6 +80,16 @@
 //! That only ever adds a running worker, so it cannot break the argument
 //! above.
 //!
+//! # I/O (feature `net`)
+//!
+//! A parked worker may sleep in the reactor's poller instead of on its
+//! condvar (`runtime::reactor`): its `Parker` is then `POLLING`, and rule
+//! 1's unpark notifies the poller, which remembers a notification sent
+//! before the wait, so the argument above is unchanged. When the events it
+//! collects wake tasks (into its own queues) it leaves the sleeper list
+//! with [`Idle::transition_worker_from_parked_by_timer`], as for its
+//! timers: again only a running worker more.
+//!
 //! [`Parker`]: super::park::Parker
 
 use crate::loom::sync::Mutex;
@@ -211,6 +221,13 @@ impl Idle {
         sleepers.swap_remove(pos);
         self.state.fetch_add(UNPARKED_ONE, Ordering::SeqCst);
         true
+    }
+
+    /// Some parked worker, left on the sleeper list (the monitor nudges it
+    /// to take the reactor's driver: a spurious wakeup for the protocol).
+    #[cfg(feature = "net")]
+    pub(crate) fn a_sleeper(&self) -> Option<usize> {
+        self.sleepers.lock().last().copied()
     }
 
     /// Workers currently searching (for metrics and tests).

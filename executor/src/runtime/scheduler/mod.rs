@@ -53,7 +53,13 @@ pub(crate) struct Scheduler {
 
 impl Scheduler {
     /// The scheduler of `workers` workers, and each worker's local queue.
-    pub(crate) fn new(workers: usize, global_queue_interval: u32) -> (Scheduler, Vec<Local>) {
+    /// With the `net` feature, each worker's parker may sleep in `reactor`'s
+    /// poller (`runtime::reactor`).
+    pub(crate) fn new(
+        workers: usize,
+        global_queue_interval: u32,
+        #[cfg(feature = "net")] reactor: &crate::loom::sync::Arc<crate::runtime::reactor::Reactor>,
+    ) -> (Scheduler, Vec<Local>) {
         let mut locals = Vec::with_capacity(workers);
         let mut remotes = Vec::with_capacity(workers);
         for _ in 0..workers {
@@ -62,6 +68,9 @@ impl Scheduler {
             remotes.push(CachePadded::new(Remote {
                 stealer,
                 lifo: LifoSlot::new(),
+                #[cfg(feature = "net")]
+                parker: Parker::with_reactor(reactor.clone()),
+                #[cfg(not(feature = "net"))]
                 parker: Parker::new(),
                 stats: WorkerStats::new(),
             }));

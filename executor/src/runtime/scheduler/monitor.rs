@@ -23,6 +23,11 @@
 //! a poll reported as blocked that returned meanwhile gets its slow-poll
 //! report.
 //!
+//! It is the reactor's fallback too (feature `net`, see `runtime::reactor`):
+//! when every worker is parked or inside one long poll, at least one of
+//! them busy, so that nobody waits in the poller, it polls with a zero
+//! timeout and the tasks it wakes go to the injector.
+//!
 //! The monitor does not run under loom (no clock, and loom's thread limit).
 
 use super::park::Parker;
@@ -155,6 +160,10 @@ fn look(shared: &Shared, watches: &mut [Watch], threshold: Option<Duration>, now
     if !shared.scheduler.injector.is_empty() {
         shared.scheduler.notify_parked();
     }
+    // The reactor's fallback (feature `net`): nobody waits in the poller
+    // while every worker is parked off it or inside one long poll.
+    let mut busy_stuck = 0;
+    let mut parked = 0;
     for (index, (remote, watch)) in shared
         .scheduler
         .remotes
@@ -167,6 +176,11 @@ fn look(shared: &Shared, watches: &mut [Watch], threshold: Option<Duration>, now
         let no_new_poll = polls == watch.polls;
         if no_new_poll && (!remote.lifo.is_empty() || !remote.stealer.is_empty()) {
             shared.scheduler.notify_parked();
+        }
+        if no_new_poll && task != 0 && task == watch.task {
+            busy_stuck += 1;
+        } else if remote.stats.parked_since.load(Relaxed) != 0 {
+            parked += 1;
         }
         let stuck = now.saturating_duration_since(watch.since);
         if no_new_poll && task == watch.task {
@@ -188,4 +202,23 @@ fn look(shared: &Shared, watches: &mut [Watch], threshold: Option<Duration>, now
             reported: None,
         };
     }
+    #[cfg(feature = "net")]
+    if busy_stuck > 0 && busy_stuck + parked == watches.len() && shared.reactor.has_sources() {
+        if let Some(mut driver) = shared.reactor.try_drive() {
+            driver.poll_now();
+            // Not a worker: the woken tasks go to the injector, and a
+            // parked worker is notified.
+            driver.dispatch();
+            // A worker that parked while the monitor held the driver sleeps
+            // on its condvar, and nobody may be left to wait in the
+            // poller: nudge a sleeper (a spurious wakeup, which keeps it on
+            // the sleeper list) so that it parks again and takes the
+            // driver.
+            if let Some(index) = shared.scheduler.idle.a_sleeper() {
+                shared.scheduler.remotes[index].parker.unpark();
+            }
+        }
+    }
+    #[cfg(not(feature = "net"))]
+    let _ = (busy_stuck, parked);
 }

@@ -5,21 +5,36 @@
 //! * `PARKED`: the owner is asleep (or about to be) on the condvar.
 //! * `NOTIFIED`: an `unpark` arrived; the next `park` returns at once.
 //!
+//! * `POLLING` (feature `net`): the owner is waiting in the reactor's
+//!   poller (or about to be) instead of on the condvar.
+//!
 //! `unpark` before `park` is remembered, so no notification is lost; the
-//! mutex is touched only when the owner actually sleeps.
+//! mutex is touched only when the owner actually sleeps. An `unpark` that
+//! finds `POLLING` notifies the poller instead of the condvar; a poller
+//! notification that comes before the wait makes the wait return at once
+//! (see `runtime::reactor`), so the argument is the same.
 
+#[cfg(feature = "net")]
+use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Condvar, Mutex};
+#[cfg(feature = "net")]
+use crate::runtime::reactor::Reactor;
 use std::time::Instant;
 
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
+#[cfg(feature = "net")]
+const POLLING: usize = 3;
 
 pub(crate) struct Parker {
     state: AtomicUsize,
     lock: Mutex<()>,
     cvar: Condvar,
+    /// The reactor a worker's parker may wait in.
+    #[cfg(feature = "net")]
+    reactor: Option<Arc<Reactor>>,
 }
 
 impl Parker {
@@ -28,7 +43,42 @@ impl Parker {
             state: AtomicUsize::new(EMPTY),
             lock: Mutex::new(()),
             cvar: Condvar::new(),
+            #[cfg(feature = "net")]
+            reactor: None,
         }
+    }
+
+    /// A worker's parker, which may also sleep in `reactor`'s poller
+    /// ([`park_polling`](Self::park_polling)).
+    #[cfg(feature = "net")]
+    pub(crate) fn with_reactor(reactor: Arc<Reactor>) -> Parker {
+        Parker {
+            reactor: Some(reactor),
+            ..Parker::new()
+        }
+    }
+
+    /// Sleeps in the reactor's poller: `wait` is the poller's wait, made
+    /// by the caller (who holds the driver). Returns at once if an
+    /// `unpark` is pending; an `unpark` during `wait` notifies the poller.
+    #[cfg(feature = "net")]
+    pub(crate) fn park_polling(&self, wait: impl FnOnce()) {
+        invariant!(self.reactor.is_some());
+        match self.state.compare_exchange(EMPTY, POLLING, SeqCst, SeqCst) {
+            Ok(_) => {}
+            Err(NOTIFIED) => {
+                // A swap, for the same reason as in `park`.
+                let prev = self.state.swap(EMPTY, SeqCst);
+                invariant_eq!(prev, NOTIFIED);
+                return;
+            }
+            Err(actual) => unreachable!("parker in state {actual} while its owner polls"),
+        }
+        wait();
+        // Back to EMPTY, consuming an `unpark` that came during the wait
+        // (the owner is awake and about to look for work anyway). A swap
+        // (a read-modify-write) synchronizes with that `unpark`.
+        self.state.swap(EMPTY, SeqCst);
     }
 
     /// Sleeps until [`unpark`](Self::unpark) is called (returns at once if
@@ -91,6 +141,14 @@ impl Parker {
     pub(crate) fn unpark(&self) {
         match self.state.swap(NOTIFIED, SeqCst) {
             EMPTY | NOTIFIED => {}
+            #[cfg(feature = "net")]
+            POLLING => {
+                // The owner waits in the poller (or is about to: the
+                // notification is then remembered by the poller).
+                if let Some(reactor) = &self.reactor {
+                    reactor.notify();
+                }
+            }
             PARKED => {
                 // Taking the lock orders this notification after the owner
                 // started waiting (it holds the lock until it waits).

@@ -3,7 +3,7 @@
 //! ```text
 //! loop {
 //!     if shutting down: leave
-//!     every 61st tick: fire due timers
+//!     every 61st tick: fire due timers, poll the reactor (feature `net`)
 //!     task = a share of the injector, if it has work and no local work
 //!                that waited behind the last share is still owed a turn
 //!         else LIFO slot, else own deque, else a batch of the injector
@@ -82,6 +82,7 @@ use crate::runtime::shared::Shared;
 use crate::task_core::{Header, Notified, RawTask};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
 
 /// Consecutive polls from the LIFO slot before it spills to the deque.
 pub(crate) const MAX_LIFO_POLLS: u32 = if IS_LOOM { 1 } else { 3 };
@@ -210,6 +211,7 @@ impl Worker {
     fn next_task(&self, core: &mut Core) -> Option<Notified> {
         if core.tick % self.shared.scheduler.global_queue_interval == 0 {
             self.fire_due_timers();
+            self.poll_io();
         }
         if let Some(task) = self.next_from_injector(core) {
             return Some(task);
@@ -483,19 +485,13 @@ impl Worker {
     }
 
     /// Sleeps (parked) until notified, or until the next timer deadline if
-    /// this worker is the one armed for it.
+    /// this worker is the one armed for it, or (feature `net`) until an I/O
+    /// event if it holds the reactor's driver.
     fn sleep(&self, core: &mut Core) {
         let shared = &self.shared;
-        let parker = &self.remote().parker;
         loop {
             let deadline = shared.time.arm_worker(self.index);
-            match deadline {
-                // Loom has no clock: an idle worker jumps virtual time to
-                // the deadline instead of sleeping until it.
-                #[cfg(loom)]
-                Some(deadline) => shared.time.advance_virtual_to(deadline),
-                _ => parker.park(deadline),
-            }
+            let woken = self.wait(deadline);
             if deadline.is_some() {
                 let kick = shared.time.disarm_worker(self.index);
                 shared.kick_timer(kick);
@@ -513,9 +509,9 @@ impl Worker {
                 self.fire_due_timers();
                 return;
             }
-            if deadline.is_some() && shared.time.is_due(shared.time.clock.now()) {
-                // Our deadline passed: leave the sleeper list and run what
-                // the timers wake, here.
+            if woken > 0 || (deadline.is_some() && shared.time.is_due(shared.time.clock.now())) {
+                // Our deadline passed, or I/O events woke tasks into our
+                // queues: leave the sleeper list and run them, here.
                 core.is_searching = !shared
                     .scheduler
                     .idle
@@ -524,6 +520,49 @@ impl Worker {
                 return;
             }
             // Spurious, or kicked for an earlier deadline: re-arm.
+        }
+    }
+
+    /// One sleep: in the reactor's poller if this worker takes the driver
+    /// (feature `net`, see `runtime::reactor`), on its parker otherwise; until
+    /// notified, or until `deadline`. Returns how many tasks I/O events
+    /// woke (they were scheduled on this worker).
+    fn wait(&self, deadline: Option<Instant>) -> usize {
+        let parker = &self.remote().parker;
+        #[cfg(feature = "net")]
+        if let Some(mut driver) = self.shared.reactor.try_drive() {
+            match deadline {
+                // Loom has no clock: jump virtual time to the deadline and
+                // only collect what is pending.
+                #[cfg(loom)]
+                Some(deadline) => {
+                    self.shared.time.advance_virtual_to(deadline);
+                    driver.poll_now();
+                }
+                _ => parker.park_polling(|| driver.wait(deadline)),
+            }
+            return driver.dispatch();
+        }
+        match deadline {
+            // Loom has no clock: an idle worker jumps virtual time to
+            // the deadline instead of sleeping until it.
+            #[cfg(loom)]
+            Some(deadline) => self.shared.time.advance_virtual_to(deadline),
+            _ => parker.park(deadline),
+        }
+        0
+    }
+
+    /// A busy worker's look at the reactor (every `global_queue_interval`
+    /// ticks): collects pending events without sleeping, if nobody holds
+    /// the driver; the woken tasks are scheduled here.
+    fn poll_io(&self) {
+        #[cfg(feature = "net")]
+        if self.shared.reactor.has_sources() {
+            if let Some(mut driver) = self.shared.reactor.try_drive() {
+                driver.poll_now();
+                driver.dispatch();
+            }
         }
     }
 
