@@ -51,9 +51,9 @@ macro_rules! invariant_eq {
 }
 
 mod loom;
-#[cfg(all(feature = "net", not(loom)))]
+#[cfg(all(feature = "net", unix, not(loom)))]
 pub mod net;
-#[cfg(all(feature = "net", loom))]
+#[cfg(all(feature = "net", unix, loom))]
 #[doc(hidden)]
 pub mod net_model;
 pub mod runtime;

@@ -1,7 +1,7 @@
 //! `magpie::net` on the runtime's own reactor (feature `net`): loopback
 //! only, bounded in size, no timing assertions (a watchdog turns a lost
 //! wakeup into a failure instead of a hang).
-#![cfg(all(feature = "net", unix))]
+#![cfg(all(all(feature = "net", unix), unix))]
 
 mod support;
 

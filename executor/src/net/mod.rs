@@ -1,5 +1,5 @@
 //! TCP and UDP sockets on the runtime's own reactor (feature `net`, on by
-//! default).
+//! default; Unix only for now: elsewhere the feature builds nothing).
 //!
 //! A socket is registered with the reactor of the runtime it is created
 //! in; the worker about to park waits in that reactor's poller, so a task

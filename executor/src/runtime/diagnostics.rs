@@ -420,7 +420,7 @@ pub struct RuntimeMetrics {
     pub pending_timers: usize,
     /// Sockets of `magpie::net` registered with the runtime's reactor
     /// (feature `net`).
-    #[cfg(feature = "net")]
+    #[cfg(all(feature = "net", unix))]
     pub registered_sockets: usize,
     /// Time since the runtime was built.
     pub uptime: Duration,
@@ -577,7 +577,7 @@ impl Handle {
             blocking_threads_idle: pool.idle,
             blocking_queue_depth: pool.queued,
             pending_timers: shared.time.pending(),
-            #[cfg(feature = "net")]
+            #[cfg(all(feature = "net", unix))]
             registered_sockets: shared.reactor.registered(),
             uptime,
             workers,

@@ -174,7 +174,7 @@ fn sweep(shared: &Shared) -> Vec<RawTask> {
     shared.time.shutdown();
     // Sockets outliving the runtime: their waiters are woken and see the
     // error, later operations fail (see `runtime::reactor`).
-    #[cfg(feature = "net")]
+    #[cfg(all(feature = "net", unix))]
     shared.reactor.shutdown();
     drain_injector(shared);
     running

@@ -7,7 +7,7 @@ pub(crate) mod context;
 pub mod diagnostics;
 mod handle;
 mod lifecycle;
-#[cfg(feature = "net")]
+#[cfg(all(feature = "net", unix))]
 pub(crate) mod reactor;
 pub(crate) mod scheduler;
 pub(crate) mod shared;

@@ -50,7 +50,7 @@ pub(crate) struct Shared {
     /// Running, closed or swept: owned by `runtime::lifecycle`.
     pub(crate) lifecycle: Lifecycle,
     pub(crate) diag: Diag,
-    #[cfg(feature = "net")]
+    #[cfg(all(feature = "net", unix))]
     pub(crate) reactor: Arc<super::reactor::Reactor>,
 }
 
@@ -62,12 +62,12 @@ impl Shared {
         debug: Option<diagnostics::DebugConfig>,
         blocking: BlockingConfig,
     ) -> std::io::Result<(Arc<Shared>, Vec<Local>)> {
-        #[cfg(feature = "net")]
+        #[cfg(all(feature = "net", unix))]
         let reactor = Arc::new(super::reactor::Reactor::new()?);
         let (scheduler, locals) = Scheduler::new(
             workers,
             global_queue_interval,
-            #[cfg(feature = "net")]
+            #[cfg(all(feature = "net", unix))]
             &reactor,
         );
         let shards = if crate::loom::IS_LOOM { 2 } else { 4 * workers };
@@ -78,7 +78,7 @@ impl Shared {
             blocking: BlockingPool::new(blocking),
             lifecycle: Lifecycle::new(),
             diag: Diag::new(debug),
-            #[cfg(feature = "net")]
+            #[cfg(all(feature = "net", unix))]
             reactor,
         });
         Ok((shared, locals))

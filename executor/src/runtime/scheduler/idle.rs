@@ -225,7 +225,7 @@ impl Idle {
 
     /// Some parked worker, left on the sleeper list (the monitor nudges it
     /// to take the reactor's driver: a spurious wakeup for the protocol).
-    #[cfg(feature = "net")]
+    #[cfg(all(feature = "net", unix))]
     pub(crate) fn a_sleeper(&self) -> Option<usize> {
         self.sleepers.lock().last().copied()
     }

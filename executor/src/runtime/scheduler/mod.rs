@@ -58,7 +58,9 @@ impl Scheduler {
     pub(crate) fn new(
         workers: usize,
         global_queue_interval: u32,
-        #[cfg(feature = "net")] reactor: &crate::loom::sync::Arc<crate::runtime::reactor::Reactor>,
+        #[cfg(all(feature = "net", unix))] reactor: &crate::loom::sync::Arc<
+            crate::runtime::reactor::Reactor,
+        >,
     ) -> (Scheduler, Vec<Local>) {
         let mut locals = Vec::with_capacity(workers);
         let mut remotes = Vec::with_capacity(workers);
@@ -68,9 +70,9 @@ impl Scheduler {
             remotes.push(CachePadded::new(Remote {
                 stealer,
                 lifo: LifoSlot::new(),
-                #[cfg(feature = "net")]
+                #[cfg(all(feature = "net", unix))]
                 parker: Parker::with_reactor(reactor.clone()),
-                #[cfg(not(feature = "net"))]
+                #[cfg(not(all(feature = "net", unix)))]
                 parker: Parker::new(),
                 stats: WorkerStats::new(),
             }));

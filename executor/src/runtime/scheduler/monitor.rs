@@ -202,7 +202,7 @@ fn look(shared: &Shared, watches: &mut [Watch], threshold: Option<Duration>, now
             reported: None,
         };
     }
-    #[cfg(feature = "net")]
+    #[cfg(all(feature = "net", unix))]
     if busy_stuck > 0 && busy_stuck + parked == watches.len() && shared.reactor.has_sources() {
         if let Some(mut driver) = shared.reactor.try_drive() {
             driver.poll_now();
@@ -219,6 +219,6 @@ fn look(shared: &Shared, watches: &mut [Watch], threshold: Option<Duration>, now
             }
         }
     }
-    #[cfg(not(feature = "net"))]
+    #[cfg(not(all(feature = "net", unix)))]
     let _ = (busy_stuck, parked);
 }

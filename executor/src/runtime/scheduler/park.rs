@@ -14,18 +14,18 @@
 //! notification that comes before the wait makes the wait return at once
 //! (see `runtime::reactor`), so the argument is the same.
 
-#[cfg(feature = "net")]
+#[cfg(all(feature = "net", unix))]
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Condvar, Mutex};
-#[cfg(feature = "net")]
+#[cfg(all(feature = "net", unix))]
 use crate::runtime::reactor::Reactor;
 use std::time::Instant;
 
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
-#[cfg(feature = "net")]
+#[cfg(all(feature = "net", unix))]
 const POLLING: usize = 3;
 
 pub(crate) struct Parker {
@@ -33,7 +33,7 @@ pub(crate) struct Parker {
     lock: Mutex<()>,
     cvar: Condvar,
     /// The reactor a worker's parker may wait in.
-    #[cfg(feature = "net")]
+    #[cfg(all(feature = "net", unix))]
     reactor: Option<Arc<Reactor>>,
 }
 
@@ -43,14 +43,14 @@ impl Parker {
             state: AtomicUsize::new(EMPTY),
             lock: Mutex::new(()),
             cvar: Condvar::new(),
-            #[cfg(feature = "net")]
+            #[cfg(all(feature = "net", unix))]
             reactor: None,
         }
     }
 
     /// A worker's parker, which may also sleep in `reactor`'s poller
     /// ([`park_polling`](Self::park_polling)).
-    #[cfg(feature = "net")]
+    #[cfg(all(feature = "net", unix))]
     pub(crate) fn with_reactor(reactor: Arc<Reactor>) -> Parker {
         Parker {
             reactor: Some(reactor),
@@ -61,7 +61,7 @@ impl Parker {
     /// Sleeps in the reactor's poller: `wait` is the poller's wait, made
     /// by the caller (who holds the driver). Returns at once if an
     /// `unpark` is pending; an `unpark` during `wait` notifies the poller.
-    #[cfg(feature = "net")]
+    #[cfg(all(feature = "net", unix))]
     pub(crate) fn park_polling(&self, wait: impl FnOnce()) {
         invariant!(self.reactor.is_some());
         match self.state.compare_exchange(EMPTY, POLLING, SeqCst, SeqCst) {
@@ -141,7 +141,7 @@ impl Parker {
     pub(crate) fn unpark(&self) {
         match self.state.swap(NOTIFIED, SeqCst) {
             EMPTY | NOTIFIED => {}
-            #[cfg(feature = "net")]
+            #[cfg(all(feature = "net", unix))]
             POLLING => {
                 // The owner waits in the poller (or is about to: the
                 // notification is then remembered by the poller).

@@ -529,7 +529,7 @@ impl Worker {
     /// woke (they were scheduled on this worker).
     fn wait(&self, deadline: Option<Instant>) -> usize {
         let parker = &self.remote().parker;
-        #[cfg(feature = "net")]
+        #[cfg(all(feature = "net", unix))]
         if let Some(mut driver) = self.shared.reactor.try_drive() {
             match deadline {
                 // Loom has no clock: jump virtual time to the deadline and
@@ -557,7 +557,7 @@ impl Worker {
     /// ticks): collects pending events without sleeping, if nobody holds
     /// the driver; the woken tasks are scheduled here.
     fn poll_io(&self) {
-        #[cfg(feature = "net")]
+        #[cfg(all(feature = "net", unix))]
         if self.shared.reactor.has_sources() {
             if let Some(mut driver) = self.shared.reactor.try_drive() {
                 driver.poll_now();
