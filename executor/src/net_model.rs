@@ -41,18 +41,21 @@ impl ModelSource {
     /// as a read would: the "system call" first, the reactor only on
     /// "WouldBlock".
     pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| {
+        let mut slot = None;
+        let ready = poll_fn(|cx| {
             loop {
                 if self.reg.reactor().take_readable(self.reg.key()) {
                     return Poll::Ready(Ok(()));
                 }
-                match self.reg.poll_ready(Interest::Read, cx) {
+                match self.reg.poll_ready(Interest::Read, &mut slot, cx) {
                     Poll::Ready(Ok(())) => continue,
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => return Poll::Pending,
                 }
             }
         })
-        .await
+        .await;
+        self.reg.release(Interest::Read, &mut slot);
+        ready
     }
 }

@@ -56,7 +56,7 @@ pub use self::udp::UdpSocket;
 
 use crate::loom::sync::Arc;
 use crate::runtime::context;
-use crate::runtime::reactor::{Interest, Reactor, Registration};
+use crate::runtime::reactor::{Interest, Reactor, Registration, Slot};
 use magpie_sync::coop;
 use std::future::poll_fn;
 use std::io;
@@ -102,6 +102,7 @@ impl<T: AsFd> PollIo<T> {
     fn poll_io<R>(
         &self,
         interest: Interest,
+        slot: &mut Slot,
         cx: &mut Context<'_>,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
@@ -114,16 +115,37 @@ impl<T: AsFd> PollIo<T> {
                     return Poll::Ready(result);
                 }
             }
-            ready!(self.reg.poll_ready(interest, cx))?;
+            ready!(self.reg.poll_ready(interest, slot, cx))?;
         }
     }
 
+    /// [`poll_io`](Self::poll_io) as a future, with a slot of its own
+    /// that it gives back when it completes or is dropped (so any number of
+    /// tasks may wait on one socket through a shared reference).
     async fn io<R>(
         &self,
         interest: Interest,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        poll_fn(|cx| self.poll_io(interest, cx, &mut op)).await
+        let mut slot = SlotGuard {
+            reg: &self.reg,
+            interest,
+            slot: None,
+        };
+        poll_fn(|cx| self.poll_io(interest, &mut slot.slot, cx, &mut op)).await
+    }
+}
+
+/// Gives an operation's slot back when the operation ends, however it ends.
+struct SlotGuard<'a> {
+    reg: &'a Registration,
+    interest: Interest,
+    slot: Slot,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.reg.release(self.interest, &mut self.slot);
     }
 }
 

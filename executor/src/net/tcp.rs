@@ -1,7 +1,7 @@
 //! TCP on the runtime's reactor.
 
 use super::PollIo;
-use crate::runtime::reactor::Interest;
+use crate::runtime::reactor::{Interest, Slot};
 use std::io::{self, Read, Write};
 use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
@@ -100,6 +100,11 @@ impl TcpListener {
 #[derive(Debug)]
 pub struct TcpStream {
     inner: PollIo<net::TcpStream>,
+    /// The reader's and the writer's slots in the reactor (one each:
+    /// `poll_read` and `poll_write` take `&mut self`). Kept for the
+    /// stream's life; the registration's drop clears them.
+    read_slot: Slot,
+    write_slot: Slot,
 }
 
 impl TcpStream {
@@ -136,6 +141,8 @@ impl TcpStream {
         stream.set_nonblocking(true)?;
         Ok(TcpStream {
             inner: PollIo::new(stream)?,
+            read_slot: None,
+            write_slot: None,
         })
     }
 
@@ -201,7 +208,9 @@ impl futures_io::AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.inner.poll_io(Interest::Read, cx, |mut s| s.read(buf))
+        let this = self.get_mut();
+        this.inner
+            .poll_io(Interest::Read, &mut this.read_slot, cx, |mut s| s.read(buf))
     }
 }
 
@@ -211,8 +220,11 @@ impl futures_io::AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.inner
-            .poll_io(Interest::Write, cx, |mut s| s.write(buf))
+        let this = self.get_mut();
+        this.inner
+            .poll_io(Interest::Write, &mut this.write_slot, cx, |mut s| {
+                s.write(buf)
+            })
     }
 
     fn poll_write_vectored(
@@ -220,8 +232,11 @@ impl futures_io::AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.inner
-            .poll_io(Interest::Write, cx, |mut s| s.write_vectored(bufs))
+        let this = self.get_mut();
+        this.inner
+            .poll_io(Interest::Write, &mut this.write_slot, cx, |mut s| {
+                s.write_vectored(bufs)
+            })
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

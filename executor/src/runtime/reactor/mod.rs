@@ -5,21 +5,28 @@
 //!
 //! A socket of `magpie::net` is registered once, when it is created
 //! ([`Reactor::register`]), under a key never reused. Its [`Source`]
-//! holds, per direction (read, write), a *ready* flag and a waker slot,
-//! under a small mutex. An operation tries its system call first; only on
-//! `WouldBlock` does it call [`Registration::poll_ready`], which
+//! holds, per direction (read, write), a *ready* flag and one waker slot
+//! per waiting operation, under a small mutex: several tasks may wait on
+//! one socket at once (`accept` or `recv_from` through a shared
+//! reference), and each must be woken. An operation takes its slot at its
+//! first wait and gives it back when it completes or is dropped (a stream's
+//! reader and writer keep one each). An operation tries its system call
+//! first; only on `WouldBlock` does it call [`Registration::poll_ready`],
+//! which
 //!
 //! * returns `Ready` at once if an event came since the last call (the
 //!   flag is consumed: the caller retries its system call; a stale flag
 //!   costs one extra `WouldBlock`, never a lost event);
-//! * otherwise stores the waker and arms the poller for the directions
-//!   that have a waker. Interest is oneshot and level-triggered: a socket
+//! * otherwise stores the waker in its slot and arms the poller for the
+//!   directions that have a waker. Interest is oneshot and level-triggered: a socket
 //!   that became ready between the `WouldBlock` and the arming reports at
 //!   once, so no readiness is lost in that window.
 //!
 //! An event, under the same mutex, sets the flag of each ready direction,
-//! takes its waker, and re-arms the directions that still wait (the
-//! oneshot event disarmed them all).
+//! takes every waker of it, and re-arms the directions that still wait (the
+//! oneshot event disarmed them all). Of the operations it woke, the first
+//! to poll consumes the flag and retries; the others find it clear and wait
+//! again, and a socket still ready reports again as soon as they re-arm it.
 //!
 //! # Who drives the poller
 //!
@@ -81,7 +88,58 @@ pub(crate) enum Interest {
 struct Direction {
     /// An event came since the last `poll_ready` of this direction.
     ready: bool,
-    waker: Option<Waker>,
+    /// One slot per operation waiting in this direction: several tasks may
+    /// wait on one socket at once (`accept` or `recv_from` through a shared
+    /// reference), and each must be woken. An operation keeps its slot (a
+    /// [`Slot`]) from its first wait until it completes or is dropped; an
+    /// event takes every waker and leaves the slots empty until their
+    /// operations poll again.
+    slots: Vec<Option<Waker>>,
+    /// Indices of `slots` no operation holds.
+    free: Vec<usize>,
+}
+
+/// The slot an operation holds in a direction of its source, `None` until
+/// it first waits. Release it with [`Registration::release`] when the
+/// operation ends (a `Drop` guard does, see `net`).
+pub(crate) type Slot = Option<usize>;
+
+impl Direction {
+    fn is_waiting(&self) -> bool {
+        self.slots.iter().any(Option::is_some)
+    }
+
+    /// Stores `waker` in `slot` (taking a slot on the first wait); returns
+    /// the waker it replaces, to drop outside the lock.
+    fn store(&mut self, slot: &mut Slot, waker: &Waker) -> Option<Waker> {
+        let index = match *slot {
+            Some(index) => index,
+            None => {
+                let index = self.free.pop().unwrap_or_else(|| {
+                    self.slots.push(None);
+                    self.slots.len() - 1
+                });
+                *slot = Some(index);
+                index
+            }
+        };
+        match &self.slots[index] {
+            Some(old) if old.will_wake(waker) => None,
+            _ => self.slots[index].replace(waker.clone()),
+        }
+    }
+
+    /// Gives `slot` back; returns the waker it still held.
+    fn release(&mut self, slot: &mut Slot) -> Option<Waker> {
+        let index = slot.take()?;
+        self.free.push(index);
+        self.slots[index].take()
+    }
+
+    /// Takes every waiting operation's waker.
+    fn take_wakers(&mut self, wakers: &mut Vec<Waker>) {
+        wakers.extend(self.slots.iter_mut().filter_map(Option::take));
+    }
 }
 
 #[derive(Default)]
@@ -92,7 +150,7 @@ struct State {
 
 impl State {
     fn waiting(&self) -> (bool, bool) {
-        (self.dirs[0].waker.is_some(), self.dirs[1].waker.is_some())
+        (self.dirs[0].is_waiting(), self.dirs[1].is_waiting())
     }
 }
 
@@ -238,7 +296,7 @@ impl Reactor {
             let mut state = source.state.lock();
             state.shut_down = true;
             for dir in &mut state.dirs {
-                wakers.extend(dir.waker.take());
+                dir.take_wakers(&mut wakers);
             }
         }
         drop(table);
@@ -324,7 +382,7 @@ impl Driver<'_> {
             for (ready, dir) in [ev.readable, ev.writable].into_iter().zip(&mut state.dirs) {
                 if ready {
                     dir.ready = true;
-                    wakers.extend(dir.waker.take());
+                    dir.take_wakers(&mut wakers);
                 }
             }
             let (readable, writable) = state.waiting();
@@ -336,7 +394,7 @@ impl Driver<'_> {
                     tracing::warn!("magpie: could not re-arm a socket in the poller: {e}");
                     for dir in &mut state.dirs {
                         dir.ready = true;
-                        wakers.extend(dir.waker.take());
+                        dir.take_wakers(&mut wakers);
                     }
                 }
             }
@@ -360,9 +418,16 @@ impl Registration {
     /// became ready since (retry the operation), `Pending` once the task
     /// will be woken by the next event, `Ready(Err)` if the runtime shut
     /// down or the poller refused the socket.
+    ///
+    /// `slot` is the operation's own slot in the direction (see
+    /// [`Direction`]): each operation that may wait at the same time as
+    /// another on this socket needs its own, so that every one is woken.
+    /// Give it back with [`release`](Self::release) when the operation
+    /// ends.
     pub(crate) fn poll_ready(
         &self,
         interest: Interest,
+        slot: &mut Slot,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         let mut state = self.source.state.lock();
@@ -371,25 +436,39 @@ impl Registration {
         }
         let dir = &mut state.dirs[interest as usize];
         if dir.ready {
+            // Every waker was taken with the event that set the flag, and
+            // every operation woken by it will poll again: the first one
+            // retries its system call, the others wait for the next event
+            // (interest is level-triggered, so a socket still ready reports
+            // again as soon as they re-arm it).
             dir.ready = false;
             return Poll::Ready(Ok(()));
         }
-        let old = match &dir.waker {
-            Some(waker) if waker.will_wake(cx.waker()) => None,
-            _ => dir.waker.replace(cx.waker().clone()),
-        };
+        let old = dir.store(slot, cx.waker());
         let (readable, writable) = state.waiting();
         let armed = self.reactor.arm(&self.source, readable, writable);
         if let Err(e) = armed {
-            state.dirs[interest as usize].waker = None;
+            let mine = state.dirs[interest as usize].release(slot);
             drop(state);
-            drop(old);
+            drop((old, mine));
             return Poll::Ready(Err(e));
         }
         drop(state);
         // Dropped outside the lock: it may be a task's last reference.
         drop(old);
         Poll::Pending
+    }
+
+    /// Gives back an operation's slot (it completed, or was dropped while
+    /// waiting). Without this a dropped operation's waker would stay until
+    /// the next event.
+    pub(crate) fn release(&self, interest: Interest, slot: &mut Slot) {
+        if slot.is_none() {
+            return;
+        }
+        let waker = self.source.state.lock().dirs[interest as usize].release(slot);
+        // Outside the lock: it may be a task's last reference.
+        drop(waker);
     }
 
     /// The key the source is registered under (loom models fire it).
@@ -417,14 +496,13 @@ impl Drop for Registration {
         self.reactor.poller.delete(self.source.key);
         drop(table);
         // Wakers left by a cancelled operation, dropped outside the lock.
-        let wakers: Vec<Waker> = {
+        let mut wakers = Vec::new();
+        {
             let mut state = self.source.state.lock();
-            state
-                .dirs
-                .iter_mut()
-                .filter_map(|d| d.waker.take())
-                .collect()
-        };
+            for dir in &mut state.dirs {
+                dir.take_wakers(&mut wakers);
+            }
+        }
         drop(wakers);
     }
 }
