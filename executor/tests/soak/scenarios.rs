@@ -188,6 +188,7 @@ pub(crate) async fn run(cx: Shared, kind: usize, rng: Rng) -> Out {
         "barrier" => barrier(&cx, rng).await,
         "queue" => queue(&cx, rng).await,
         "timers" => timers(&cx, rng).await,
+        "net" => net(&cx, rng).await,
         "blocking" => blocking(&cx, rng).await,
         "task_group" => task_group(&cx, rng).await,
         "gather" => gather(&cx, rng).await,
@@ -1140,6 +1141,163 @@ where
 
 /// Timers: sleeps, timeouts that must elapse and timeouts that must not,
 /// intervals, and long sleeps that only a cancel ends.
+/// `magpie::net` on the runtime's reactor, over loopback. Mostly UDP:
+/// receivers share one socket (each waits in its own slot), some
+/// cancelled or panicking, and a sender (this task, a task, or a datagram
+/// sent from a blocking thread through std) sends one datagram per
+/// receiver; every receiver not cancelled gets one. Sometimes TCP: an echo
+/// task and a client exchange a few messages, either cancelled or
+/// panicking; the other ends (end of stream or an error), never hangs.
+async fn net(cx: &Shared, mut rng: Rng) {
+    use futures::io::{AsyncReadExt, AsyncWriteExt};
+    use magpie::net::{TcpListener, TcpStream, UdpSocket};
+    if rng.chance(25) {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("net: bind a TCP listener");
+        let addr = listener.local_addr().expect("net: listener address");
+        let messages = rng.range(1, 5);
+        let mut crew = Crew::new("net");
+        let plan = Plan::random(&mut rng, 8, 25);
+        let (stats, mut r) = (cx.stats.clone(), rng.fork());
+        let server = spawn_p(cx, "net", 0, plan, async move {
+            let (mut stream, _) = listener.accept().await.expect("net: accept");
+            let mut buf = [0u8; 64];
+            loop {
+                jitter(&mut r, 1).await;
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            if plan.panics {
+                boom(&stats);
+            }
+            Out::new(&stats, 0)
+        });
+        crew.add(server, plan, 0);
+        // Connected here, not in the client task: a client cancelled
+        // before it connected would leave the echo task in `accept` for
+        // ever, by design. The connection waits in the listener's backlog
+        // (or is refused if the echo task already ended with its listener).
+        let Ok(mut stream) = TcpStream::connect(addr).await else {
+            crew.settle(cx, &mut rng).await;
+            return;
+        };
+        let plan = Plan::random(&mut rng, 8, 25);
+        let (stats, mut r) = (cx.stats.clone(), rng.fork());
+        let client = spawn_p(cx, "net", 1, plan, async move {
+            for m in 0..messages {
+                let msg = [m as u8; 16];
+                if stream.write_all(&msg).await.is_err() {
+                    break;
+                }
+                jitter(&mut r, 1).await;
+                let mut back = [0u8; 16];
+                match stream.read_exact(&mut back).await {
+                    Ok(()) => assert_eq!(back, msg, "net: the echo differs"),
+                    // The echo task was cancelled or panicked.
+                    Err(_) => break,
+                }
+            }
+            drop(stream);
+            if plan.panics {
+                boom(&stats);
+            }
+            Out::new(&stats, 1)
+        });
+        crew.add(client, plan, 1);
+        crew.settle(cx, &mut rng).await;
+        return;
+    }
+    let socket = Arc::new(
+        UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("net: bind a UDP socket"),
+    );
+    let to = socket.local_addr().expect("net: socket address");
+    let received = Arc::new(AtomicU64::new(0));
+    let _probe = {
+        let received = received.clone();
+        Probes::watch(&cx.stats, "net", move || {
+            format!("udp datagrams received {}", received.load(SeqCst))
+        })
+    };
+    let receivers = rng.range(1, 10);
+    let mut crew = Crew::new("net");
+    for i in 0..receivers {
+        let plan = Plan::random(&mut rng, 8, 25);
+        let (socket, received, stats) = (socket.clone(), received.clone(), cx.stats.clone());
+        let mut r = rng.fork();
+        let h = spawn_p(cx, "net", i, plan, async move {
+            jitter(&mut r, 1).await;
+            let mut buf = [0u8; 8];
+            let (n, _) = socket.recv_from(&mut buf).await.expect("net: recv_from");
+            assert_eq!(n, 8, "net: a datagram was cut");
+            // No await from here to the end (see `notify`).
+            received.fetch_add(1, SeqCst);
+            if plan.panics {
+                boom(&stats);
+            }
+            Out::new(&stats, i)
+        });
+        crew.add(h, plan, i);
+    }
+    let sender = match rng.below(3) {
+        0 => {
+            let from = UdpSocket::bind("127.0.0.1:0")
+                .await
+                .expect("net: bind a UDP socket");
+            for i in 0..receivers {
+                jitter(&mut rng, 2).await;
+                from.send_to(&i.to_le_bytes(), to)
+                    .await
+                    .expect("net: send_to");
+            }
+            None
+        }
+        1 => {
+            let stats = cx.stats.clone();
+            let mut r = rng.fork();
+            Some(spawn_t(cx, async move {
+                let from = UdpSocket::bind("127.0.0.1:0")
+                    .await
+                    .expect("net: bind a UDP socket");
+                for i in 0..receivers {
+                    jitter(&mut r, 2).await;
+                    from.send_to(&i.to_le_bytes(), to)
+                        .await
+                        .expect("net: send_to");
+                }
+                Out::new(&stats, 0)
+            }))
+        }
+        _ => {
+            let stats = cx.stats.clone();
+            Some(spawn_blocking_t(cx, move || {
+                let from = std::net::UdpSocket::bind("127.0.0.1:0").expect("net: bind");
+                for i in 0..receivers {
+                    from.send_to(&i.to_le_bytes(), to).expect("net: send_to");
+                }
+                Out::new(&stats, 0)
+            }))
+        }
+    };
+    let ends = crew.settle(cx, &mut rng).await;
+    if let Some(h) = sender {
+        check(&cx.stats, "net sender", h.await, Plan::CLEAN);
+    }
+    assert_eq!(
+        received.load(SeqCst),
+        ends.ok + ends.panicked,
+        "net: datagrams received by receivers that did not finish"
+    );
+}
+
 async fn timers(cx: &Shared, mut rng: Rng) {
     let mut crew = Crew::new("timers");
     for i in 0..rng.range(2, 10) {

@@ -68,7 +68,7 @@ impl Ledger {
 }
 
 /// The scenarios, by index (for the per-scenario counters and reports).
-pub(crate) const SCENARIOS: [&str; 15] = [
+pub(crate) const SCENARIOS: [&str; 16] = [
     "lock",
     "rwlock",
     "event",
@@ -80,6 +80,7 @@ pub(crate) const SCENARIOS: [&str; 15] = [
     "barrier",
     "queue",
     "timers",
+    "net",
     "blocking",
     "task_group",
     "gather",
