@@ -85,6 +85,7 @@ fn main() {
         a_done_callback().await;
         monitoring_a_task().await;
         tasks_that_are_not_send().await;
+        an_echo_server().await;
     });
     runtime_shutdown_with_a_report();
     finding_a_race_by_seed();
@@ -389,6 +390,61 @@ async fn a_semaphore_limits_concurrency() {
         outcome.unwrap();
     }
     println!("  at most {} ran at once", peak.load(Ordering::SeqCst));
+}
+
+/// asyncio.start_server / asyncio.open_connection, on the runtime's own
+/// reactor (`magpie::net`, loopback only).
+#[cfg(all(feature = "net", unix))]
+async fn an_echo_server() {
+    use futures::io::{AsyncReadExt, AsyncWriteExt};
+    use magpie::net::{TcpListener, TcpStream};
+    section("asyncio.start_server and open_connection: a server on magpie::net");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The server: one task per connection, as `start_server` calls its
+    // handler; each reads the request to its end and answers in capitals.
+    let server = magpie::spawn(async move {
+        let mut handlers = Vec::new();
+        for _ in 0..3 {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            handlers.push(magpie::spawn(async move {
+                let mut request = String::new();
+                stream.read_to_string(&mut request).await.unwrap();
+                stream
+                    .write_all(request.to_uppercase().as_bytes())
+                    .await
+                    .unwrap();
+            }));
+        }
+        for handler in handlers {
+            handler.await.unwrap();
+        }
+    });
+    let clients: Vec<_> = ["hello", "bonjour", "hallo"]
+        .into_iter()
+        .map(|word| {
+            magpie::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                stream.write_all(word.as_bytes()).await.unwrap();
+                // Half-close: the end of the request.
+                stream.close().await.unwrap();
+                let mut reply = String::new();
+                stream.read_to_string(&mut reply).await.unwrap();
+                (word, reply)
+            })
+        })
+        .collect();
+    for client in clients {
+        let (word, reply) = client.await.unwrap();
+        println!("  sent {word:?}, the server answered {reply:?}");
+    }
+    server.await.unwrap();
+}
+
+#[cfg(not(all(feature = "net", unix)))]
+async fn an_echo_server() {
+    section("asyncio.start_server and open_connection: a server on magpie::net");
+    println!("  (magpie::net needs the `net` feature on a Unix target)");
 }
 
 async fn a_done_callback() {
