@@ -156,8 +156,7 @@ impl WaitOp for Arrive<'_> {
                     }
                 }
                 Status::Granted | Status::Closed => {
-                    me.take_grant();
-                    me.take_closed();
+                    me.settle();
                     return Poll::Ready(BarrierWaitResult { leader: false });
                 }
             }

@@ -125,8 +125,7 @@ impl<F: Flag> WaitOp for FlagWait<F> {
                     }
                 }
                 Status::Granted | Status::Closed => {
-                    me.take_grant();
-                    me.take_closed();
+                    me.settle();
                     return Poll::Ready(());
                 }
             }

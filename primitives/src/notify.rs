@@ -315,8 +315,7 @@ impl WaitForNotify<'_> {
             }
             Status::Waiting => {}
             Status::Granted | Status::Closed => {
-                me.take_grant();
-                me.take_closed();
+                me.settle();
                 self.done = true;
             }
         }
@@ -356,8 +355,7 @@ impl WaitOp for WaitForNotify<'_> {
                     }
                 }
                 Status::Granted | Status::Closed => {
-                    me.take_grant();
-                    me.take_closed();
+                    me.settle();
                     self.noop_waker = false;
                     self.done = true;
                     return Poll::Ready(());

@@ -362,6 +362,24 @@ impl Waiter<'_> {
         Some(assigned)
     }
 
+    /// Whatever the outcome (granted or closed), resets the node to idle,
+    /// dropping what was assigned: for a waiter that is released the same
+    /// way by either, and has nothing to pass on. Does nothing to an idle
+    /// or waiting node.
+    #[inline]
+    pub(crate) fn settle(&mut self) {
+        let status = self.node.status.load(Acquire);
+        if status != GRANTED && status != CLOSED {
+            return;
+        }
+        // SAFETY: as in `take_grant`: a `GRANTED` or `CLOSED` node is
+        // unlinked, its releaser has made its last access (invariant 1),
+        // and `self` is its only owner.
+        let (_, waker) = unsafe { self.node.fields(Fields::reset) };
+        self.node.status.store(IDLE, Relaxed);
+        drop(waker);
+    }
+
     /// If the node was closed, resets it to idle and returns `true`.
     pub(crate) fn take_closed(&mut self) -> bool {
         if self.node.status.load(Acquire) != CLOSED {
@@ -554,6 +572,7 @@ impl<'a, D> Locked<'a, D> {
         &mut self.guard
     }
 
+    #[inline]
     fn line(&mut self, which: Which<D>) -> &mut Line {
         let inner = self.inner_mut();
         match which {
@@ -595,6 +614,7 @@ impl<'a, D> Locked<'a, D> {
     /// # Panics
     ///
     /// If `me` is not idle.
+    #[inline]
     pub(crate) fn enqueue(
         &mut self,
         me: &mut Waiter<'_>,
@@ -642,6 +662,7 @@ impl<'a, D> Locked<'a, D> {
         self.link(Which::Data(line), me, 1, waker);
     }
 
+    #[inline]
     fn link(&mut self, which: Which<D>, me: &mut Waiter<'_>, want: usize, waker: &Waker) {
         let node = me.addr();
         let seq = {
@@ -699,6 +720,7 @@ impl<'a, D> Locked<'a, D> {
         self.head_of(Which::Main)
     }
 
+    #[inline]
     fn head_of(&mut self, which: Which<D>) -> Option<NodeMut<'_>> {
         let head = self.line(which).head?;
         Some(NodeMut {
@@ -740,6 +762,7 @@ impl<'a, D> Locked<'a, D> {
     /// # Panics
     ///
     /// If the line is empty.
+    #[inline]
     pub(crate) fn pop_head(&mut self, outcome: Outcome, wake: bool) {
         self.pop_head_of(Which::Main, outcome, wake);
     }
@@ -749,6 +772,7 @@ impl<'a, D> Locked<'a, D> {
         self.pop_head_of(Which::Data(line), outcome, wake);
     }
 
+    #[inline]
     fn pop_head_of(&mut self, which: Which<D>, outcome: Outcome, wake: bool) {
         let head = self.line(which).head.expect("pop_head on an empty line");
         // SAFETY: `head` is linked in this line and we hold its lock.
@@ -802,6 +826,7 @@ impl<'a, D> Locked<'a, D> {
     /// # Safety
     ///
     /// `node` is linked in that line (and we hold its lock).
+    #[inline]
     unsafe fn unlink(
         &mut self,
         which: Which<D>,
@@ -1404,8 +1429,7 @@ mod tests {
                     }
                 }
                 Status::Granted | Status::Closed => {
-                    me.take_grant();
-                    me.take_closed();
+                    me.settle();
                     Poll::Ready(())
                 }
             }
@@ -1415,8 +1439,7 @@ mod tests {
             if me.status() == Status::Waiting && self.list.lock().remove(me).is_some() {
                 return;
             }
-            me.take_grant();
-            me.take_closed();
+            me.settle();
         }
     }
 

@@ -615,8 +615,7 @@ impl<T> WaitOp for WaitForChange<'_, T> {
                     // Woken by a send or the sender's drop: look again (a
                     // waiter that linked after the send's version, having
                     // seen it already, is woken too and waits again).
-                    me.take_grant();
-                    me.take_closed();
+                    me.settle();
                 }
             }
         }
@@ -628,8 +627,7 @@ impl<T> WaitOp for WaitForChange<'_, T> {
         }
         // Woken with every other waiter: nothing to pass on (the change
         // stays unseen by this receiver).
-        me.take_grant();
-        me.take_closed();
+        me.settle();
     }
 }
 
