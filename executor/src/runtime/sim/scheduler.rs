@@ -384,16 +384,8 @@ impl Shared {
                         found = Some(TaskInfo::of(header));
                     }
                 });
-                let mut out = format!("task #{number}");
-                if let Some(info) = found {
-                    if let Some(name) = info.name() {
-                        let _ = write!(out, " {name:?}");
-                    }
-                    let _ = write!(out, " spawned at {}", info.location());
-                    if info.is_blocking() {
-                        out.push_str(" (spawn_blocking)");
-                    }
-                }
+                let mut out = String::new();
+                write_task(&mut out, number, found.as_ref());
                 out
             }
             _ => format!("task #{number}"),
@@ -742,14 +734,8 @@ impl SimScheduler {
             tasks.len()
         );
         for (number, info) in &tasks {
-            let _ = write!(out, "\n  task #{number}");
-            if let Some(name) = info.name() {
-                let _ = write!(out, " {name:?}");
-            }
-            let _ = write!(out, " spawned at {}", info.location());
-            if info.is_blocking() {
-                out.push_str(" (spawn_blocking)");
-            }
+            out.push_str("\n  ");
+            write_task(&mut out, *number, Some(info));
         }
         out
     }
@@ -838,5 +824,20 @@ impl Schedule for SimScheduler {
 
     fn unobserved_panic(&self, header: &Header, message: Option<&str>) {
         crate::runtime::diagnostics::report_unobserved_panic(header, message);
+    }
+}
+
+/// Writes "task #n", then, if known, its name, where it was spawned and
+/// whether it is a `spawn_blocking` closure: how every report of the
+/// simulation names a task.
+fn write_task(out: &mut String, number: u64, info: Option<&TaskInfo>) {
+    let _ = write!(out, "task #{number}");
+    let Some(info) = info else { return };
+    if let Some(name) = info.name() {
+        let _ = write!(out, " {name:?}");
+    }
+    let _ = write!(out, " spawned at {}", info.location());
+    if info.is_blocking() {
+        out.push_str(" (spawn_blocking)");
     }
 }
