@@ -11,7 +11,10 @@
 //! (it only advances the generation, with a compare-and-swap) racing the
 //! registration of a `Notified` created before it, and `notify_one`
 //! racing the first poll of an enabled waiter (which swaps the `noop`
-//! waker `enable` linked it with for its own).
+//! waker `enable` linked it with for its own). So do `notify_waiters`
+//! racing that first poll, a broadcast followed by a `notify_one` racing
+//! it, and a re-poll with a *new* waker racing `notify_one` (the new
+//! waker, not the old, must be woken).
 #![cfg(loom)]
 
 use std::sync::Arc;
@@ -213,6 +216,99 @@ fn notify_one_racing_the_first_poll_of_an_enabled_waiter() {
         assert!(
             poll_noop(&mut after).is_pending(),
             "one notification, two wake-ups"
+        );
+    });
+}
+
+/// `notify_waiters` races the first poll of an enabled waiter, which swaps
+/// the no-op waker `enable` linked it with for its own. Whichever comes
+/// first (the broadcast takes the no-op waker before the poll, or the
+/// poll's waker after it), a poll that returned `Pending` has its waker
+/// woken once.
+#[test]
+fn notify_waiters_racing_the_first_poll_of_an_enabled_waiter() {
+    loom::model(|| {
+        let notify = leaked();
+        let mut enabled = Box::pin(notify.notified());
+        assert!(!enabled.as_mut().enable());
+        let (counter, waker) = counting_waker();
+        let poller = thread::spawn(move || {
+            let first = poll_once(&mut enabled, &waker);
+            (enabled, first)
+        });
+        notify.notify_waiters();
+        let (mut enabled, first) = poller.join().unwrap();
+        if first.is_pending() {
+            assert_eq!(counter.wakes(), 1, "the broadcast went to the noop waker");
+        }
+        assert!(poll_noop(&mut enabled).is_ready());
+    });
+}
+
+/// A waiter polled with one waker is re-polled with another (the task
+/// moved, or a `select!` polls it from a new place) while `notify_one`
+/// runs. If the re-poll returns `Pending`, the *new* waker is woken (the
+/// node was linked by a poll, so the new waker is given under the lock).
+#[test]
+fn notify_one_racing_a_re_poll_with_a_new_waker() {
+    loom::model(|| {
+        let notify = leaked();
+        let mut waiter = Box::pin(notify.notified());
+        let (old_counter, old_waker) = counting_waker();
+        assert!(poll_once(&mut waiter, &old_waker).is_pending());
+        let (new_counter, new_waker) = counting_waker();
+        let poller = thread::spawn(move || {
+            let second = poll_once(&mut waiter, &new_waker);
+            (waiter, second)
+        });
+        notify.notify_one();
+        let (mut waiter, second) = poller.join().unwrap();
+        if second.is_pending() {
+            assert_eq!(
+                new_counter.wakes(),
+                1,
+                "the notification went to the old waker only"
+            );
+        }
+        assert!(old_counter.wakes() <= 1);
+        assert!(poll_noop(&mut waiter).is_ready());
+        let mut after = Box::pin(notify.notified());
+        assert!(
+            poll_noop(&mut after).is_pending(),
+            "one notification, two wake-ups"
+        );
+    });
+}
+
+/// Two enabled waiters; the first is polled (swapping in its waker) while `notify_waiters` wakes both and a `notify_one` follows for
+/// the next waiter. The first's waker is woken if its poll was
+/// `Pending`, both complete, and the `notify_one` is kept as the permit
+/// (it found nobody of the new generation waiting).
+#[test]
+fn a_broadcast_and_a_notify_one_racing_the_first_poll_of_an_enabled_waiter() {
+    loom::model(|| {
+        let notify = leaked();
+        let mut first = Box::pin(notify.notified());
+        let mut second = Box::pin(notify.notified());
+        assert!(!first.as_mut().enable());
+        assert!(!second.as_mut().enable());
+        let (counter, waker) = counting_waker();
+        let poller = thread::spawn(move || {
+            let polled = poll_once(&mut first, &waker);
+            (first, polled)
+        });
+        notify.notify_waiters();
+        notify.notify_one();
+        let (mut first, polled) = poller.join().unwrap();
+        if polled.is_pending() {
+            assert_eq!(counter.wakes(), 1, "the broadcast went to the noop waker");
+        }
+        assert!(poll_noop(&mut first).is_ready());
+        assert!(poll_noop(&mut second).is_ready());
+        let mut after = Box::pin(notify.notified());
+        assert!(
+            poll_noop(&mut after).is_ready(),
+            "the notify_one after the broadcast is the permit"
         );
     });
 }
