@@ -17,12 +17,13 @@
 //! waker, not the old, must be woken).
 #![cfg(loom)]
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use loom::future::block_on;
 use loom::thread;
 use loom_tests::{counting_waker, poll_noop, poll_once};
-use magpie_sync::Notify;
+use magpie_sync::{Notified, Notify};
 
 /// `Notify::notified` on an `Arc`, as a `'static` future (which creates
 /// its `Notified` when it is first polled).
@@ -34,6 +35,24 @@ async fn notified_owned(notify: Arc<Notify>) {
 /// can be created on one thread and polled on another.
 fn leaked() -> &'static Notify {
     Box::leak(Box::new(Notify::new()))
+}
+
+/// Polls `waiter` once, with a fresh counting waker, on another thread
+/// while `release` runs on this one. Returns the waiter, whether that poll
+/// was `Pending`, and how many times its waker had been woken once both
+/// were done.
+fn poll_racing(
+    mut waiter: Pin<Box<Notified<'static>>>,
+    release: impl FnOnce(),
+) -> (Pin<Box<Notified<'static>>>, bool, usize) {
+    let (counter, waker) = counting_waker();
+    let poller = thread::spawn(move || {
+        let pending = poll_once(&mut waiter, &waker).is_pending();
+        (waiter, pending)
+    });
+    release();
+    let (waiter, pending) = poller.join().unwrap();
+    (waiter, pending, counter.wakes())
 }
 
 /// Two waiters in line; `notify_one` races the drop of the first. Either
@@ -197,19 +216,9 @@ fn notify_one_racing_the_first_poll_of_an_enabled_waiter() {
         let notify = leaked();
         let mut enabled = Box::pin(notify.notified());
         assert!(!enabled.as_mut().enable());
-        let (counter, waker) = counting_waker();
-        let poller = thread::spawn(move || {
-            let first = poll_once(&mut enabled, &waker);
-            (enabled, first)
-        });
-        notify.notify_one();
-        let (mut enabled, first) = poller.join().unwrap();
-        if first.is_pending() {
-            assert_eq!(
-                counter.wakes(),
-                1,
-                "the notification went to the noop waker"
-            );
+        let (mut enabled, pending, wakes) = poll_racing(enabled, || notify.notify_one());
+        if pending {
+            assert_eq!(wakes, 1, "the notification went to the noop waker");
         }
         assert!(poll_noop(&mut enabled).is_ready());
         let mut after = Box::pin(notify.notified());
@@ -231,15 +240,9 @@ fn notify_waiters_racing_the_first_poll_of_an_enabled_waiter() {
         let notify = leaked();
         let mut enabled = Box::pin(notify.notified());
         assert!(!enabled.as_mut().enable());
-        let (counter, waker) = counting_waker();
-        let poller = thread::spawn(move || {
-            let first = poll_once(&mut enabled, &waker);
-            (enabled, first)
-        });
-        notify.notify_waiters();
-        let (mut enabled, first) = poller.join().unwrap();
-        if first.is_pending() {
-            assert_eq!(counter.wakes(), 1, "the broadcast went to the noop waker");
+        let (mut enabled, pending, wakes) = poll_racing(enabled, || notify.notify_waiters());
+        if pending {
+            assert_eq!(wakes, 1, "the broadcast went to the noop waker");
         }
         assert!(poll_noop(&mut enabled).is_ready());
     });
@@ -256,19 +259,9 @@ fn notify_one_racing_a_re_poll_with_a_new_waker() {
         let mut waiter = Box::pin(notify.notified());
         let (old_counter, old_waker) = counting_waker();
         assert!(poll_once(&mut waiter, &old_waker).is_pending());
-        let (new_counter, new_waker) = counting_waker();
-        let poller = thread::spawn(move || {
-            let second = poll_once(&mut waiter, &new_waker);
-            (waiter, second)
-        });
-        notify.notify_one();
-        let (mut waiter, second) = poller.join().unwrap();
-        if second.is_pending() {
-            assert_eq!(
-                new_counter.wakes(),
-                1,
-                "the notification went to the old waker only"
-            );
+        let (mut waiter, pending, new_wakes) = poll_racing(waiter, || notify.notify_one());
+        if pending {
+            assert_eq!(new_wakes, 1, "the notification went to the old waker only");
         }
         assert!(old_counter.wakes() <= 1);
         assert!(poll_noop(&mut waiter).is_ready());
@@ -280,8 +273,9 @@ fn notify_one_racing_a_re_poll_with_a_new_waker() {
     });
 }
 
-/// Two enabled waiters; the first is polled (swapping in its waker) while `notify_waiters` wakes both and a `notify_one` follows for
-/// the next waiter. The first's waker is woken if its poll was
+/// Two enabled waiters; the first is polled (swapping in its waker)
+/// while `notify_waiters` wakes both and a `notify_one` follows for the
+/// next waiter. The first's waker is woken if its poll was
 /// `Pending`, both complete, and the `notify_one` is kept as the permit
 /// (it found nobody of the new generation waiting).
 #[test]
@@ -292,16 +286,12 @@ fn a_broadcast_and_a_notify_one_racing_the_first_poll_of_an_enabled_waiter() {
         let mut second = Box::pin(notify.notified());
         assert!(!first.as_mut().enable());
         assert!(!second.as_mut().enable());
-        let (counter, waker) = counting_waker();
-        let poller = thread::spawn(move || {
-            let polled = poll_once(&mut first, &waker);
-            (first, polled)
+        let (mut first, pending, wakes) = poll_racing(first, || {
+            notify.notify_waiters();
+            notify.notify_one();
         });
-        notify.notify_waiters();
-        notify.notify_one();
-        let (mut first, polled) = poller.join().unwrap();
-        if polled.is_pending() {
-            assert_eq!(counter.wakes(), 1, "the broadcast went to the noop waker");
+        if pending {
+            assert_eq!(wakes, 1, "the broadcast went to the noop waker");
         }
         assert!(poll_noop(&mut first).is_ready());
         assert!(poll_noop(&mut second).is_ready());

@@ -351,15 +351,7 @@ impl Waiter<'_> {
     /// If the node was granted, resets it to idle and returns what was
     /// assigned to it.
     pub(crate) fn take_grant(&mut self) -> Option<usize> {
-        if self.node.status.load(Acquire) != GRANTED {
-            return None;
-        }
-        // SAFETY: a `GRANTED` node is unlinked and its releaser has made its
-        // last access (invariant 1); `self` is its only owner.
-        let (assigned, waker) = unsafe { self.node.fields(Fields::reset) };
-        self.node.status.store(IDLE, Relaxed);
-        drop(waker);
-        Some(assigned)
+        self.take_outcome(|status| status == GRANTED)
     }
 
     /// Whatever the outcome (granted or closed), resets the node to idle,
@@ -368,28 +360,31 @@ impl Waiter<'_> {
     /// or waiting node.
     #[inline]
     pub(crate) fn settle(&mut self) {
-        let status = self.node.status.load(Acquire);
-        if status != GRANTED && status != CLOSED {
-            return;
-        }
-        // SAFETY: as in `take_grant`: a `GRANTED` or `CLOSED` node is
-        // unlinked, its releaser has made its last access (invariant 1),
-        // and `self` is its only owner.
-        let (_, waker) = unsafe { self.node.fields(Fields::reset) };
-        self.node.status.store(IDLE, Relaxed);
-        drop(waker);
+        self.take_outcome(|status| status == GRANTED || status == CLOSED);
     }
 
     /// If the node was closed, resets it to idle and returns `true`.
     pub(crate) fn take_closed(&mut self) -> bool {
-        if self.node.status.load(Acquire) != CLOSED {
-            return false;
+        self.take_outcome(|status| status == CLOSED).is_some()
+    }
+
+    /// If the node's status is an outcome that `wanted` accepts (only
+    /// `GRANTED` or `CLOSED` may be), resets the node to idle and returns
+    /// what was assigned to it.
+    #[inline]
+    fn take_outcome(&mut self, wanted: impl FnOnce(usize) -> bool) -> Option<usize> {
+        let status = self.node.status.load(Acquire);
+        if !wanted(status) {
+            return None;
         }
-        // SAFETY: as in `take_grant`: a `CLOSED` node is unlinked and ours.
-        let (_, waker) = unsafe { self.node.fields(Fields::reset) };
+        invariant!(status == GRANTED || status == CLOSED);
+        // SAFETY: a `GRANTED` or `CLOSED` node is unlinked and its releaser
+        // has made its last access (invariant 1), which the `Acquire` load
+        // above synchronised with; `self` is its only owner.
+        let (assigned, waker) = unsafe { self.node.fields(Fields::reset) };
         self.node.status.store(IDLE, Relaxed);
         drop(waker);
-        true
+        Some(assigned)
     }
 }
 
