@@ -10,11 +10,13 @@
 //! The lock-free paths have their own: `notify_waiters` with nobody linked
 //! (it only advances the generation, with a compare-and-swap) racing the
 //! registration of a `Notified` created before it, and `notify_one`
-//! racing the first poll of an enabled waiter (which swaps the `noop`
-//! waker `enable` linked it with for its own). So do `notify_waiters`
-//! racing that first poll, a broadcast followed by a `notify_one` racing
-//! it, and a re-poll with a *new* waker racing `notify_one` (the new
-//! waker, not the old, must be woken).
+//! racing the first poll of an enabled waiter (which hands the node its
+//! waker without the lock: the wait list's "Early nodes"). So do
+//! `notify_waiters` racing that first poll, a broadcast followed by a
+//! `notify_one` racing it, the drop and the re-poll (with a new waker) of
+//! an enabled waiter that has been polled, each racing `notify_one`, and
+//! a re-poll of an ordinary waiter with a *new* waker racing `notify_one`
+//! (the new waker, not the old, must be woken).
 #![cfg(loom)]
 
 use std::pin::Pin;
@@ -229,11 +231,11 @@ fn notify_one_racing_the_first_poll_of_an_enabled_waiter() {
     });
 }
 
-/// `notify_waiters` races the first poll of an enabled waiter, which swaps
-/// the no-op waker `enable` linked it with for its own. Whichever comes
-/// first (the broadcast takes the no-op waker before the poll, or the
-/// poll's waker after it), a poll that returned `Pending` has its waker
-/// woken once.
+/// `notify_waiters` races the first poll of an enabled waiter, which hands
+/// the node its waker without the lock (`enable` linked it with a no-op
+/// one). Whichever comes first (the broadcast stores the outcome before
+/// the hand-over, or takes the handed-over waker after it), a poll that
+/// returned `Pending` has its waker woken once.
 #[test]
 fn notify_waiters_racing_the_first_poll_of_an_enabled_waiter() {
     loom::model(|| {
@@ -273,7 +275,7 @@ fn notify_one_racing_a_re_poll_with_a_new_waker() {
     });
 }
 
-/// Two enabled waiters; the first is polled (swapping in its waker)
+/// Two enabled waiters; the first is polled (handing over its waker)
 /// while `notify_waiters` wakes both and a `notify_one` follows for the
 /// next waiter. The first's waker is woken if its poll was
 /// `Pending`, both complete, and the `notify_one` is kept as the permit
@@ -299,6 +301,76 @@ fn a_broadcast_and_a_notify_one_racing_the_first_poll_of_an_enabled_waiter() {
         assert!(
             poll_noop(&mut after).is_ready(),
             "the notify_one after the broadcast is the permit"
+        );
+    });
+}
+
+/// An enabled waiter has been polled (its waker given to the node
+/// without the lock) and is dropped on another thread while `notify_one`
+/// runs. Either the drop unlinks it first (the notification becomes the
+/// permit) or the notification picks it and the drop passes it on: one
+/// permit either way, and no clone of its waker is left behind.
+#[test]
+fn notify_one_racing_the_drop_of_a_polled_enabled_waiter() {
+    loom::model(|| {
+        let notify = leaked();
+        let (counter, waker) = counting_waker();
+        let mut enabled = Box::pin(notify.notified());
+        assert!(!enabled.as_mut().enable());
+        assert!(poll_once(&mut enabled, &waker).is_pending());
+        let dropper = thread::spawn(move || drop(enabled));
+        notify.notify_one();
+        dropper.join().unwrap();
+        assert!(counter.wakes() <= 1);
+        drop(waker);
+        assert_eq!(
+            std::sync::Arc::strong_count(&counter),
+            1,
+            "a clone of the waker was leaked"
+        );
+        let mut first = Box::pin(notify.notified());
+        let mut second = Box::pin(notify.notified());
+        assert!(
+            poll_noop(&mut first).is_ready(),
+            "the notification was lost"
+        );
+        assert!(
+            poll_noop(&mut second).is_pending(),
+            "one notification, two permits"
+        );
+    });
+}
+
+/// An enabled waiter has been polled once (its waker given without the
+/// lock) and is re-polled with a new waker while `notify_one` runs. The
+/// re-poll takes the lock and moves the node's waker back under it: if it
+/// returns `Pending`, the new waker is woken; the notification is used
+/// once.
+#[test]
+fn notify_one_racing_a_re_poll_of_a_polled_enabled_waiter() {
+    loom::model(|| {
+        let notify = leaked();
+        let (old_counter, old_waker) = counting_waker();
+        let mut enabled = Box::pin(notify.notified());
+        assert!(!enabled.as_mut().enable());
+        assert!(poll_once(&mut enabled, &old_waker).is_pending());
+        let (mut enabled, pending, new_wakes) = poll_racing(enabled, || notify.notify_one());
+        if pending {
+            assert_eq!(new_wakes, 1, "the notification went to the old waker only");
+        }
+        assert!(old_counter.wakes() <= 1);
+        assert!(poll_noop(&mut enabled).is_ready());
+        drop(enabled);
+        drop(old_waker);
+        assert_eq!(
+            std::sync::Arc::strong_count(&old_counter),
+            1,
+            "a clone of the old waker was leaked"
+        );
+        let mut after = Box::pin(notify.notified());
+        assert!(
+            poll_noop(&mut after).is_pending(),
+            "one notification, two wake-ups"
         );
     });
 }

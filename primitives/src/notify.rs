@@ -34,8 +34,10 @@
 //!   permit, a `Notified` takes it and `notify_waiters` advances the
 //!   generation, each with a compare-and-swap that fails if `WAITERS` is
 //!   set (then the lock is taken). A waiter registered by
-//!   [`enable`](Notified::enable) is linked with `Waker::noop()`, which
-//!   its first poll replaces under the lock (`noop_waker`).
+//!   [`enable`](Notified::enable) is linked early (with no waker of its
+//!   own), and its first poll gives the node its waker without the lock
+//!   (`Waiter::install_waker`, the wait list's "Early nodes"): a waiter
+//!   takes the lock once per wait, enabled or not.
 
 use core::fmt;
 use core::pin::Pin;
@@ -260,15 +262,16 @@ struct WaitForNotify<'a> {
     generation: usize,
     /// Notified and seen (the node is idle again).
     done: bool,
-    /// Linked by `enable`, with `Waker::noop()`, and not polled since.
+    /// Linked early by `enable`, and not polled since: the node has no
+    /// waker of ours yet.
     noop_waker: bool,
 }
 
 impl WaitForNotify<'_> {
-    /// Takes a permit, sees a newer generation, or links `me`. Returns
-    /// `true` if it linked `me` (and must wait), `false` if it was
-    /// notified.
-    fn register(&self, me: &mut Waiter<'_>, waker: &Waker) -> bool {
+    /// Takes a permit, sees a newer generation, or links `me` (early if
+    /// there is no `waker` yet). Returns `true` if it linked `me` (and must
+    /// wait), `false` if it was notified.
+    fn register(&self, me: &mut Waiter<'_>, waker: Option<&Waker>) -> bool {
         let state = self.notify.list.state();
         let generation = self.generation;
         let mut s = state.load(Acquire);
@@ -284,13 +287,17 @@ impl WaitForNotify<'_> {
                 continue;
             }
             let mut locked = self.notify.list.lock();
-            let linked = locked.enqueue(me, generation, waker, |s| {
+            let admit = |s| {
                 if s & GEN_MASK != generation || s & PERMIT != 0 {
                     None
                 } else {
                     Some(s)
                 }
-            });
+            };
+            let linked = match waker {
+                Some(waker) => locked.enqueue(me, generation, waker, admit),
+                None => locked.enqueue_early(me, generation, admit),
+            };
             if linked {
                 return true;
             }
@@ -307,7 +314,7 @@ impl WaitForNotify<'_> {
         }
         match me.status() {
             Status::Idle => {
-                if self.register(me, Waker::noop()) {
+                if self.register(me, None) {
                     self.noop_waker = true;
                 } else {
                     self.done = true;
@@ -336,21 +343,25 @@ impl WaitOp for WaitForNotify<'_> {
                 Status::Idle => {
                     // A first poll: the budget first, before registering.
                     let proceed = ready!(coop::poll_proceed(cx));
-                    if self.register(me, cx.waker()) {
+                    if self.register(me, Some(cx.waker())) {
                         return Poll::Pending;
                     }
                     proceed.made_progress();
                     self.done = true;
                     return Poll::Ready(());
                 }
+                Status::Waiting if core::mem::take(&mut self.noop_waker) => {
+                    // The first poll after `enable`: give the node our
+                    // waker without the lock. If a notification came first,
+                    // the node holds its outcome: look again.
+                    if me.install_waker(cx.waker()) {
+                        return Poll::Pending;
+                    }
+                }
                 Status::Waiting => {
                     let mut locked = self.notify.list.lock();
                     if let Some(mut mine) = locked.mine(me) {
-                        if core::mem::take(&mut self.noop_waker) {
-                            mine.replace_noop_waker(cx.waker());
-                        } else {
-                            mine.set_waker(cx.waker());
-                        }
+                        mine.set_waker(cx.waker());
                         return Poll::Pending;
                     }
                 }

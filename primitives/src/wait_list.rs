@@ -55,9 +55,11 @@
 //! 3. This module never forms a `&mut` to a node. Nodes are reached
 //!    through shared references (`&Node`, in a [`Waiter`]) or raw pointers
 //!    (the links, [`NodeMut`]), both derived from a shared reference, and
-//!    every part of a node is interior-mutable (atomics, and an
-//!    [`UnsafeCell`] that is only borrowed for the duration of one access,
-//!    under invariant 1), so writes through those pointers are allowed
+//!    every part of a node is interior-mutable (atomics, and two
+//!    [`UnsafeCell`]s that are only borrowed for the duration of one access,
+//!    the fields under invariant 1 and an early node's `late` slot under
+//!    its own hand-over, "Early nodes" below), so writes through those
+//!    pointers are allowed
 //!    while the shared references live.
 //!
 //!    A `&mut` that *covers* a node does exist, and cannot be avoided: the
@@ -83,8 +85,8 @@
 //! 5. Wakers are never called with the lock held: they are collected in a
 //!    fixed batch inside [`Locked`] and called after the lock is released.
 //!    A waker replaced under the lock is dropped after it is released too
-//!    (except `Waker::noop()`, whose drop runs no code:
-//!    [`NodeMut::replace_noop_waker`]). When an operation leaves exactly
+//!    (except `Waker::noop()`, whose drop runs no code: the placeholder
+//!    of an early node). When an operation leaves exactly
 //!    one waker to call, it is called directly after the unlock.
 //!    Operations that may wake more than a batch (`notify_all`, a large
 //!    release, `close`) release and re-take the lock between batches. A
@@ -122,6 +124,39 @@
 //! exactly as it would have if it had been observed (a permit is released, a
 //! condition notification is re-issued). The status word decides, under the
 //! lock, which of the two happened, so exactly one of them does.
+//!
+//! # Early nodes: a waker given without the lock
+//!
+//! A `Notified` can register before it is first polled
+//! (`Notified::enable`), when it has no waker yet. It is linked *early*
+//! ([`Locked::enqueue_early`]), with `Waker::noop()` in its fields, and its
+//! first poll gives the node its waker without taking the lock again
+//! ([`Waiter::install_waker`]): one lock per wait instead of two, which is
+//! most of the lock traffic of a broadcast whose waiters re-register at
+//! once. The hand-over is one more status, `WAITING_LATE`, and one more
+//! slot in the node, `late`, outside the fields:
+//!
+//! * The owner writes its waker into `late`, then moves the status from
+//!   `WAITING` to `WAITING_LATE` with a compare-and-swap (`Release`). If
+//!   that fails, a releaser stored an outcome first and never looked at
+//!   `late`: the owner takes its waker back and observes the outcome.
+//! * A releaser of an early node (holding the lock, the node just
+//!   unlinked) loads the status. `WAITING_LATE` (`Acquire`, so the slot's
+//!   write is visible) hands it `late`: it takes the waker and then stores
+//!   the outcome, its last access. `WAITING` means the owner may be
+//!   publishing right now, so the releaser stores the outcome with a
+//!   compare-and-swap from `WAITING`; if it fails, the owner came first,
+//!   and the releaser proceeds as for `WAITING_LATE`.
+//!
+//! The two compare-and-swaps on one word decide who came first, so the
+//! waker is either called by the releaser or kept by an owner that sees
+//! the outcome: never lost, never both. The releaser pays a
+//! read-modify-write only when it meets an early node whose owner has not
+//! been polled yet; otherwise a load and a store, as for any node. Under
+//! the lock, `WAITING_LATE` is stable (only the owner sets it, once per
+//! wait), and when the owner itself takes the lock for its node
+//! ([`Locked::mine`], [`Locked::remove`]) it moves the waker back into the
+//! fields and makes the node ordinary again.
 //!
 //! # The notion of starvation
 //!
@@ -181,6 +216,11 @@ const WAITING: usize = 1;
 const GRANTED: usize = 2;
 /// Unlinked by a releaser because the primitive was closed.
 const CLOSED: usize = 3;
+/// Linked in a list, by [`Locked::enqueue_early`], and its owner has since
+/// put its waker in the node's `late` slot without the lock
+/// ([`Waiter::install_waker`]). See "Early nodes" in the module
+/// documentation.
+const WAITING_LATE: usize = 5;
 
 type Link = Option<NonNull<Node>>;
 
@@ -196,6 +236,12 @@ pub(crate) struct Node {
     /// Accessed under invariant 1; initialised from the first link on
     /// (the status is `FRESH` until then).
     fields: UnsafeCell<MaybeUninit<Fields>>,
+    /// The waker of an early node, given without the lock: `Some` only
+    /// while the status is `WAITING_LATE`. Its owner writes it while the
+    /// status is not `WAITING_LATE` and publishes it with the
+    /// compare-and-swap that sets that status; from then on only the lock
+    /// holder touches it (see "Early nodes").
+    late: UnsafeCell<Option<Waker>>,
     /// Makes the node, and every future that contains it, `!Unpin`. Not
     /// only for pinning: the `&mut` that `Future::poll` and `Drop` form
     /// over a node other threads write is sound only for a `!Unpin` type
@@ -218,6 +264,10 @@ struct Fields {
     assigned: usize,
     /// Enqueue order; `notify_all` wakes only nodes older than itself.
     seq: u64,
+    /// Linked by [`Locked::enqueue_early`]: its owner may move it to
+    /// `WAITING_LATE` without the lock, so a releaser must not simply
+    /// store its outcome over `WAITING`.
+    early: bool,
     /// Woken to retry and has not polled since.
     woken: bool,
     bypassed: u32,
@@ -244,6 +294,7 @@ impl Node {
             status: AtomicUsize::new(FRESH),
             list: AtomicUsize::new(0),
             fields: UnsafeCell::new(MaybeUninit::uninit()),
+            late: UnsafeCell::new(None),
             _pinned: PhantomPinned,
         }
     }
@@ -282,7 +333,7 @@ impl Drop for Node {
     fn drop(&mut self) {
         match self.status.load(Acquire) {
             FRESH => {}
-            WAITING => {
+            WAITING | WAITING_LATE => {
                 // Invariant 2: the list still points here. Continuing would
                 // be a use-after-free; this is a bug in a primitive, never
                 // in user code, so stop loudly.
@@ -294,6 +345,11 @@ impl Drop for Node {
                 // can reach the fields, which are initialised (not FRESH).
                 let waker = unsafe { self.fields(|f| f.waker.take()) };
                 drop(waker);
+                // SAFETY: as above; `late` is only handed to a lock holder
+                // while the node is `WAITING_LATE`, which it is not.
+                let late = self.late.with_mut(|p| unsafe { (*p).take() });
+                // Whoever last held the slot emptied it (see "Early nodes").
+                invariant!(late.is_none());
             }
         }
     }
@@ -303,7 +359,7 @@ impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let status = match self.status.load(Relaxed) {
             FRESH | IDLE => "idle",
-            WAITING => "waiting",
+            WAITING | WAITING_LATE => "waiting",
             GRANTED => "granted",
             _ => "closed",
         };
@@ -338,7 +394,7 @@ impl Waiter<'_> {
     pub(crate) fn status(&self) -> Status {
         match self.node.status.load(Acquire) {
             FRESH | IDLE => Status::Idle,
-            WAITING => Status::Waiting,
+            WAITING | WAITING_LATE => Status::Waiting,
             GRANTED => Status::Granted,
             _ => Status::Closed,
         }
@@ -346,6 +402,44 @@ impl Waiter<'_> {
 
     fn addr(&self) -> NonNull<Node> {
         NonNull::from(self.node)
+    }
+
+    /// Gives `waker` to a node linked by [`Locked::enqueue_early`] and not
+    /// given one since, without the lock. Returns `true` if the node is
+    /// still waiting (a releaser will call `waker`), `false` if a releaser
+    /// unlinked it first (its outcome is stored; observe it).
+    ///
+    /// The caller (a primitive, never user code) must know that the node
+    /// is linked early and has not been given a waker since, by this
+    /// function or under the lock; debug and loom builds check it.
+    #[inline]
+    pub(crate) fn install_waker(&mut self, waker: &Waker) -> bool {
+        let node = self.node;
+        // The late slot is ours until the compare-and-swap below publishes
+        // it: a releaser reads it only after seeing `WAITING_LATE`.
+        node.late.with_mut(|p| {
+            // SAFETY: the status is not `WAITING_LATE` (we never set it for
+            // this wait, and only we do), so no releaser touches `late`, and
+            // we are the node's only owner; the borrow ends here.
+            let late = unsafe { &mut *p };
+            invariant!(late.is_none());
+            *late = Some(waker.clone());
+        });
+        match node
+            .status
+            .compare_exchange(WAITING, WAITING_LATE, Release, Acquire)
+        {
+            Ok(_) => true,
+            Err(status) => {
+                invariant!(status == GRANTED || status == CLOSED);
+                // A releaser stored the outcome before we published the
+                // slot, so it never looked at it: take our waker back.
+                // SAFETY: as above: the status never became `WAITING_LATE`.
+                let waker = node.late.with_mut(|p| unsafe { (*p).take() });
+                drop(waker);
+                false
+            }
+        }
     }
 
     /// If the node was granted, resets it to idle and returns what was
@@ -615,6 +709,32 @@ impl<'a, D> Locked<'a, D> {
         me: &mut Waiter<'_>,
         want: usize,
         waker: &Waker,
+        admit: impl FnMut(usize) -> Option<usize>,
+    ) -> bool {
+        self.enqueue_with(me, want, waker, false, admit)
+    }
+
+    /// [`enqueue`](Self::enqueue) for a waiter that registers before it
+    /// has a waker (`Notified::enable`): the node is linked with
+    /// `Waker::noop()` and its owner gives it the real one later, without
+    /// the lock, with [`Waiter::install_waker`] (see "Early nodes").
+    #[inline]
+    pub(crate) fn enqueue_early(
+        &mut self,
+        me: &mut Waiter<'_>,
+        want: usize,
+        admit: impl FnMut(usize) -> Option<usize>,
+    ) -> bool {
+        self.enqueue_with(me, want, Waker::noop(), true, admit)
+    }
+
+    #[inline]
+    fn enqueue_with(
+        &mut self,
+        me: &mut Waiter<'_>,
+        want: usize,
+        waker: &Waker,
+        early: bool,
         mut admit: impl FnMut(usize) -> Option<usize>,
     ) -> bool {
         assert_eq!(
@@ -637,7 +757,7 @@ impl<'a, D> Locked<'a, D> {
                 Err(actual) => s = actual,
             }
         }
-        self.link(Which::Main, me, want, waker);
+        self.link(Which::Main, me, want, waker, early);
         true
     }
 
@@ -654,11 +774,18 @@ impl<'a, D> Locked<'a, D> {
             Status::Idle,
             "a waiter can wait in one place at a time"
         );
-        self.link(Which::Data(line), me, 1, waker);
+        self.link(Which::Data(line), me, 1, waker, false);
     }
 
     #[inline]
-    fn link(&mut self, which: Which<D>, me: &mut Waiter<'_>, want: usize, waker: &Waker) {
+    fn link(
+        &mut self,
+        which: Which<D>,
+        me: &mut Waiter<'_>,
+        want: usize,
+        waker: &Waker,
+        early: bool,
+    ) {
         let node = me.addr();
         let seq = {
             let inner = self.inner_mut();
@@ -677,6 +804,7 @@ impl<'a, D> Locked<'a, D> {
             want,
             assigned: 0,
             seq,
+            early,
             woken: false,
             bypassed: 0,
             starving: false,
@@ -742,6 +870,22 @@ impl<'a, D> Locked<'a, D> {
         }
         let node = me.addr();
         let is_head = line.head == Some(node);
+        if me.node.status.load(Relaxed) == WAITING_LATE {
+            // Our own early node with its waker in the late slot: make it
+            // an ordinary node again (the waker in the fields, the status
+            // `WAITING`), so that whatever the caller does with it under
+            // this lock sees the real waker. No releaser acts while we hold
+            // the lock, and we, the owner, set `WAITING_LATE` only once.
+            // SAFETY: `WAITING_LATE` hands the slot to the lock holder, us;
+            // the `Acquire` load in `is_linked_in` synchronised with the
+            // compare-and-swap that published it (our own, on this thread).
+            let late = me.node.late.with_mut(|p| unsafe { (*p).take() });
+            // SAFETY: linked in this line, whose lock we hold (invariant 1).
+            let noop = unsafe { me.node.fields(|f| core::mem::replace(&mut f.waker, late)) };
+            // A no-op waker: dropping it runs no code (invariant 5).
+            drop(noop);
+            me.node.status.store(WAITING, Relaxed);
+        }
         Some(NodeMut {
             node,
             is_head,
@@ -771,20 +915,34 @@ impl<'a, D> Locked<'a, D> {
     fn pop_head_of(&mut self, which: Which<D>, outcome: Outcome, wake: bool) {
         let head = self.line(which).head.expect("pop_head on an empty line");
         // SAFETY: `head` is linked in this line and we hold its lock.
-        let waker = unsafe { self.unlink(which, head, wake) };
-        if let Some(waker) = waker {
-            self.wakers.push(waker);
-        }
+        let (mut waker, early) = unsafe { self.unlink(which, head, wake) };
         let status = match outcome {
             Outcome::Granted => GRANTED,
             Outcome::Closed => CLOSED,
         };
         // SAFETY: `head` was linked until `unlink` above, under our lock, so
-        // the owner cannot have freed it: it must take the lock or see this
-        // store first.
+        // the owner cannot have freed it: it must take the lock or see the
+        // outcome first.
         let head = unsafe { head.as_ref() };
-        // Invariant 1: this store is our last access to the node.
-        head.status.store(status, Release);
+        if early {
+            if let Some(late) = release_early(head, status) {
+                if wake {
+                    // The waker taken from the fields is the no-op one
+                    // `enqueue_early` linked: dropping it runs no code
+                    // (invariant 5).
+                    drop(waker.replace(late));
+                } else {
+                    // Invariant 5: dropped after the lock is released.
+                    self.wakers.bury(late);
+                }
+            }
+        } else {
+            // Invariant 1: this store is our last access to the node.
+            head.status.store(status, Release);
+        }
+        if let Some(waker) = waker {
+            self.wakers.push(waker);
+        }
     }
 
     /// Unlinks `me` if it is linked in the main line. Its waker stays in
@@ -811,12 +969,22 @@ impl<'a, D> Locked<'a, D> {
         let _ = unsafe { self.unlink(which, node, false) };
         // SAFETY: unlinked just now; we are the owner.
         let assigned = unsafe { me.node.fields(|f| core::mem::take(&mut f.assigned)) };
+        if me.node.status.load(Relaxed) == WAITING_LATE {
+            // SAFETY: `WAITING_LATE` hands the slot to the lock holder, us;
+            // we set it ourselves (on this thread) and nobody else has.
+            let late = me.node.late.with_mut(|p| unsafe { (*p).take() });
+            if let Some(late) = late {
+                // Invariant 5: dropped after the lock is released.
+                self.wakers.bury(late);
+            }
+        }
         me.node.status.store(IDLE, Relaxed);
         Some(Removed { assigned, was_head })
     }
 
     /// Unlinks `node` from `which`, clears `WAITERS` if the main line
-    /// became empty and, with `take_waker`, returns the node's waker.
+    /// became empty and, with `take_waker`, returns the node's waker (the
+    /// one in its fields), and whether it was linked early.
     ///
     /// # Safety
     ///
@@ -827,15 +995,15 @@ impl<'a, D> Locked<'a, D> {
         which: Which<D>,
         node: NonNull<Node>,
         take_waker: bool,
-    ) -> Option<Waker> {
+    ) -> (Option<Waker>, bool) {
         // SAFETY: by the caller's guarantee, `node` is linked here and we
         // hold the lock.
         let node_ref = unsafe { node.as_ref() };
         // SAFETY: linked here, under our lock (invariant 1).
-        let (prev, next, waker) = unsafe {
+        let (prev, next, waker, early) = unsafe {
             node_ref.fields(|f| {
                 let waker = if take_waker { f.waker.take() } else { None };
-                (f.prev.take(), f.next.take(), waker)
+                (f.prev.take(), f.next.take(), waker, f.early)
             })
         };
         node_ref.list.store(0, Relaxed);
@@ -854,7 +1022,7 @@ impl<'a, D> Locked<'a, D> {
         if line.len == 0 && matches!(which, Which::Main) {
             self.list.state.fetch_and(!WAITERS, Release);
         }
-        waker
+        (waker, early)
     }
 
     /// If the batch of wakers is full, releases the lock, calls them and
@@ -919,7 +1087,8 @@ impl<'a, D> Locked<'a, D> {
 /// The caller holds `line`'s lock. Aborts if `me` is a linked node that
 /// is no longer where it was linked (see [`moved_while_linked`]).
 fn is_linked_in(line: &Line, me: &Waiter<'_>) -> bool {
-    if me.node.status.load(Acquire) != WAITING || me.node.list.load(Relaxed) != line.id() {
+    let status = me.node.status.load(Acquire);
+    if (status != WAITING && status != WAITING_LATE) || me.node.list.load(Relaxed) != line.id() {
         return false;
     }
     // SAFETY: the node says it is linked in `line`, whose lock the caller
@@ -950,6 +1119,35 @@ fn moved_while_linked() -> ! {
          its task before dropping it breaks the `Pin` contract); aborting"
     );
     std::process::abort();
+}
+
+/// Stores `status`, an outcome, in an early node that was just unlinked
+/// under the lock, and returns the waker its owner put in the late slot,
+/// if it did. See "Early nodes".
+#[inline]
+fn release_early(node: &Node, status: usize) -> Option<Waker> {
+    if node.status.load(Acquire) == WAITING {
+        // The owner may be publishing its late slot right now: the
+        // compare-and-swap decides which of us came first.
+        match node
+            .status
+            .compare_exchange(WAITING, status, Release, Acquire)
+        {
+            // First: the owner's compare-and-swap will fail and it takes
+            // its waker back. Invariant 1: this was our last access.
+            Ok(_) => return None,
+            Err(actual) => invariant!(actual == WAITING_LATE),
+        }
+    }
+    // `WAITING_LATE`, seen with `Acquire`: the owner's write of the slot is
+    // visible, and the owner leaves the node alone until it sees an
+    // outcome, which we store only after taking the waker.
+    // SAFETY: `WAITING_LATE` hands the slot to the lock holder, us.
+    let late = node.late.with_mut(|p| unsafe { (*p).take() });
+    invariant!(late.is_some());
+    // Invariant 1: this store is our last access to the node.
+    node.status.store(status, Release);
+    late
 }
 
 /// A linked node seen through the lock: the head of the list, or the
@@ -1038,16 +1236,6 @@ impl NodeMut<'_> {
             // Invariant 5: dropped after the lock is released.
             self.wakers.bury(old);
         }
-    }
-
-    /// [`set_waker`](Self::set_waker) for a node that its owner linked
-    /// with `Waker::noop()` (it registered before its first poll, as
-    /// `Notified::enable` does) and has not given a waker since. The noop
-    /// waker is dropped here, under the lock: the one exception to
-    /// invariant 5, sound because dropping it runs no code.
-    pub(crate) fn replace_noop_waker(&mut self, waker: &Waker) {
-        let noop = self.with(|f| f.waker.replace(waker.clone()));
-        drop(noop);
     }
 
     /// Records that it was bypassed; returns whether it is now starving.

@@ -109,8 +109,9 @@ fn an_enabled_waiter_is_woken_by_its_next_poll_waker() {
 
 #[test]
 fn an_enabled_waiter_polled_with_two_wakers_has_the_second_woken_by_notify_one() {
-    // The first poll swaps the `noop` waker `enable` linked; the second
-    // replaces the first poll's waker as any re-poll does.
+    // The first poll hands its waker to the node without the lock; the
+    // second takes the lock, moves that waker back into the node, and
+    // replaces it as any re-poll does.
     let notify = Notify::new();
     let (c1, w1) = CountingWaker::new();
     let (c2, w2) = CountingWaker::new();
@@ -264,6 +265,40 @@ fn ping_pong_on_every_executor() {
     });
 }
 
+/// Waits as a waiter that checks a condition must: enabled (in line for
+/// `notify_one`) before its first poll, which then gives the node its
+/// waker without the lock.
+async fn enabled_wait(notify: &Notify) {
+    let mut notified = pin!(notify.notified());
+    notified.as_mut().enable();
+    notified.await;
+}
+
+#[test]
+fn enabled_ping_pong_on_every_executor() {
+    // Every wait registers before its first poll, so every notification
+    // races the first poll's hand-over of the waker (on the threaded
+    // executors, from another thread).
+    run_on_each_executor(|exec| async move {
+        let (ping, pong) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let rounds = scaled(1000);
+        let player = {
+            let (ping, pong) = (ping.clone(), pong.clone());
+            exec.spawn(async move {
+                for _ in 0..rounds {
+                    enabled_wait(&ping).await;
+                    pong.notify_one();
+                }
+            })
+        };
+        for _ in 0..rounds {
+            ping.notify_one();
+            enabled_wait(&pong).await;
+        }
+        player.await;
+    });
+}
+
 #[test]
 fn repeated_broadcasts_reach_every_registered_waiter() {
     // The pattern `Event::set(); clear()` cannot do: each round, every
@@ -281,7 +316,12 @@ fn repeated_broadcasts_reach_every_registered_waiter() {
                 let (registered, woken) = (registered.clone(), woken.clone());
                 exec.spawn(async move {
                     for r in 0..rounds {
-                        let notified = round.notified();
+                        let mut notified = pin!(round.notified());
+                        // Half the rounds enabled: the broadcast then races
+                        // the first poll's hand-over of the waker.
+                        if r % 2 == 1 {
+                            notified.as_mut().enable();
+                        }
                         if registered.fetch_add(1, SeqCst) + 1 == tasks * (r + 1) {
                             reported.notify_one();
                         }
