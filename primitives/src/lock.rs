@@ -246,7 +246,7 @@ struct LockOp<'a, T> {
 impl<'a, T> WaitOp for LockOp<'a, T> {
     type Output = LockGuard<'a, T>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
         match lock.cell.poll_acquire(me, 1, cx) {
@@ -267,7 +267,7 @@ struct OwnedLockOp<T> {
 impl<T> WaitOp for OwnedLockOp<T> {
     type Output = OwnedLockGuard<T>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self
             .lock

@@ -291,7 +291,7 @@ struct ReadOp<'a, T> {
 impl<'a, T> WaitOp for ReadOp<'a, T> {
     type Output = RwLockReadGuard<'a, T>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
         lock.cell
@@ -311,7 +311,7 @@ struct WriteOp<'a, T> {
 impl<'a, T> WaitOp for WriteOp<'a, T> {
     type Output = RwLockWriteGuard<'a, T>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
         lock.cell
@@ -358,7 +358,7 @@ struct OwnedWriteOp<T>(OwnedOp<T>);
 impl<T> WaitOp for OwnedReadOp<T> {
     type Output = OwnedRwLockReadGuard<T>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.0
             .poll_access(me, cx)
@@ -373,7 +373,7 @@ impl<T> WaitOp for OwnedReadOp<T> {
 impl<T> WaitOp for OwnedWriteOp<T> {
     type Output = OwnedRwLockWriteGuard<T>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.0
             .poll_access(me, cx)

@@ -357,7 +357,7 @@ struct AcquireOp<'a> {
 impl<'a> WaitOp for AcquireOp<'a> {
     type Output = Result<Permit<'a>, AcquireError>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let sem = self.sem;
         sem.permits
@@ -378,7 +378,7 @@ struct AcquireOwnedOp {
 impl WaitOp for AcquireOwnedOp {
     type Output = Result<OwnedPermit, AcquireError>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(&mut self, me: &mut Waiter<'_>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let sem = self
             .sem

@@ -240,8 +240,9 @@ pub(crate) struct Node {
     /// while the status is `WAITING_LATE`. Its owner writes it while the
     /// status is not `WAITING_LATE` and publishes it with the
     /// compare-and-swap that sets that status; from then on only the lock
-    /// holder touches it (see "Early nodes").
-    late: UnsafeCell<Option<Waker>>,
+    /// holder touches it (see "Early nodes"). Initialised (to `None`) with
+    /// the fields, at the first link.
+    late: UnsafeCell<MaybeUninit<Option<Waker>>>,
     /// Makes the node, and every future that contains it, `!Unpin`. Not
     /// only for pinning: the `&mut` that `Future::poll` and `Drop` form
     /// over a node other threads write is sound only for a `!Unpin` type
@@ -294,7 +295,7 @@ impl Node {
             status: AtomicUsize::new(FRESH),
             list: AtomicUsize::new(0),
             fields: UnsafeCell::new(MaybeUninit::uninit()),
-            late: UnsafeCell::new(None),
+            late: UnsafeCell::new(MaybeUninit::uninit()),
             _pinned: PhantomPinned,
         }
     }
@@ -313,6 +314,21 @@ impl Node {
             // `FRESH` has been linked, which initialised the fields.
             f(unsafe { &mut *p.cast::<Fields>() })
         })
+    }
+
+    /// Takes the waker in the late slot.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the slot (see "Early nodes": the owner while the
+    /// status is not `WAITING_LATE`, the lock holder while it is), and the
+    /// node is not `FRESH`.
+    unsafe fn take_late(&self) -> Option<Waker> {
+        // SAFETY: the caller has the slot to itself, and the borrow ends
+        // here; a node that is not `FRESH` has been linked, which
+        // initialised the slot.
+        self.late
+            .with_mut(|p| unsafe { (*p.cast::<Option<Waker>>()).take() })
     }
 }
 
@@ -347,7 +363,7 @@ impl Drop for Node {
                 drop(waker);
                 // SAFETY: as above; `late` is only handed to a lock holder
                 // while the node is `WAITING_LATE`, which it is not.
-                let late = self.late.with_mut(|p| unsafe { (*p).take() });
+                let late = unsafe { self.take_late() };
                 // Whoever last held the slot emptied it (see "Early nodes").
                 invariant!(late.is_none());
             }
@@ -420,8 +436,9 @@ impl Waiter<'_> {
         node.late.with_mut(|p| {
             // SAFETY: the status is not `WAITING_LATE` (we never set it for
             // this wait, and only we do), so no releaser touches `late`, and
-            // we are the node's only owner; the borrow ends here.
-            let late = unsafe { &mut *p };
+            // we are the node's only owner; the borrow ends here. The node
+            // is linked, so the slot is initialised.
+            let late = unsafe { &mut *p.cast::<Option<Waker>>() };
             invariant!(late.is_none());
             *late = Some(waker.clone());
         });
@@ -435,7 +452,7 @@ impl Waiter<'_> {
                 // A releaser stored the outcome before we published the
                 // slot, so it never looked at it: take our waker back.
                 // SAFETY: as above: the status never became `WAITING_LATE`.
-                let waker = node.late.with_mut(|p| unsafe { (*p).take() });
+                let waker = unsafe { node.take_late() };
                 drop(waker);
                 false
             }
@@ -817,6 +834,8 @@ impl<'a, D> Locked<'a, D> {
                 // ever seen the fields, and we are its owner.
                 unsafe { (*p).write(fields) };
             });
+            // SAFETY: as above, for the late slot.
+            me.node.late.with_mut(|p| unsafe { (*p).write(None) });
         } else {
             // SAFETY: `me` is idle, hence unlinked, and we are its owner.
             let old = unsafe { me.node.fields(|f| core::mem::replace(f, fields)) };
@@ -879,7 +898,7 @@ impl<'a, D> Locked<'a, D> {
             // SAFETY: `WAITING_LATE` hands the slot to the lock holder, us;
             // the `Acquire` load in `is_linked_in` synchronised with the
             // compare-and-swap that published it (our own, on this thread).
-            let late = me.node.late.with_mut(|p| unsafe { (*p).take() });
+            let late = unsafe { me.node.take_late() };
             // SAFETY: linked in this line, whose lock we hold (invariant 1).
             let noop = unsafe { me.node.fields(|f| core::mem::replace(&mut f.waker, late)) };
             // A no-op waker: dropping it runs no code (invariant 5).
@@ -972,7 +991,7 @@ impl<'a, D> Locked<'a, D> {
         if me.node.status.load(Relaxed) == WAITING_LATE {
             // SAFETY: `WAITING_LATE` hands the slot to the lock holder, us;
             // we set it ourselves (on this thread) and nobody else has.
-            let late = me.node.late.with_mut(|p| unsafe { (*p).take() });
+            let late = unsafe { me.node.take_late() };
             if let Some(late) = late {
                 // Invariant 5: dropped after the lock is released.
                 self.wakers.bury(late);
@@ -1143,7 +1162,7 @@ fn release_early(node: &Node, status: usize) -> Option<Waker> {
     // visible, and the owner leaves the node alone until it sees an
     // outcome, which we store only after taking the waker.
     // SAFETY: `WAITING_LATE` hands the slot to the lock holder, us.
-    let late = node.late.with_mut(|p| unsafe { (*p).take() });
+    let late = unsafe { node.take_late() };
     invariant!(late.is_some());
     // Invariant 1: this store is our last access to the node.
     node.status.store(status, Release);
