@@ -17,7 +17,7 @@
 //! take no lock: each is a load and one read-modify-write of the word
 //! (tokio's and futures' oneshots work the same way).
 //!
-//! The bits ([`WAITERS`] belongs to the wait list):
+//! The bits (`WAITERS` belongs to the wait list):
 //!
 //! * `SENT`: the value is in the value slot. Set by `send`, only while
 //!   `RX_CLOSED` is clear (a compare-and-swap that re-checks it).

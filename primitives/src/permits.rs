@@ -444,7 +444,7 @@ impl Permits {
     }
 
     /// Closes: every waiter is woken with `Closed`, and later acquires fail
-    /// (see [`OnClose`]).
+    /// (a semaphore's `close`).
     pub(crate) fn close(&self) {
         let mut locked = self.list.lock();
         let prev = self.list.state().fetch_or(CLOSED, AcqRel);

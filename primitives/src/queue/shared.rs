@@ -27,11 +27,11 @@ pub(super) struct Shared<T, S> {
     /// [`JOINERS`]. See [`Shared::task_done_one`] for the protocol.
     pub(super) tasks: AtomicUsize,
     /// Items taken out of their [`QueueItem`] by `into_inner` and not yet
-    /// marked with [`GenericQueue::task_done`].
+    /// marked with [`GenericQueue::task_done`](super::GenericQueue::task_done).
     pub(super) loose: AtomicUsize,
-    /// Live [`Producer`]s; the last one to drop closes the queue.
+    /// Live [`Producer`](super::Producer)s; the last one to drop closes the queue.
     pub(super) producers: AtomicUsize,
-    /// Live [`Consumer`]s; the last one to drop closes the queue.
+    /// Live [`Consumer`](super::Consumer)s; the last one to drop closes the queue.
     pub(super) consumers: AtomicUsize,
     pub(super) _items: PhantomData<fn(T) -> T>,
 }
@@ -216,7 +216,7 @@ impl<T, S> Shared<T, S> {
 }
 
 impl<T, S: Storage<T>> Shared<T, S> {
-    /// [`GenericQueue::close`].
+    /// [`GenericQueue::close`](super::GenericQueue::close).
     pub(super) fn close(&self) {
         let mut locked = self.list.lock();
         if locked.data().closed {
