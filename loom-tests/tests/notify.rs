@@ -39,6 +39,23 @@ fn leaked() -> &'static Notify {
     Box::leak(Box::new(Notify::new()))
 }
 
+/// No permit is stored: a fresh `Notified` waits. `why` names the bug.
+fn assert_no_permit(notify: &Notify, why: &str) {
+    let mut after = Box::pin(notify.notified());
+    assert!(poll_noop(&mut after).is_pending(), "{why}");
+}
+
+/// Exactly one permit is stored: a fresh `Notified` takes it, the next
+/// waits.
+fn assert_one_permit(notify: &Notify) {
+    let mut first = Box::pin(notify.notified());
+    assert!(
+        poll_noop(&mut first).is_ready(),
+        "the notification was lost"
+    );
+    assert_no_permit(notify, "one notification, two permits");
+}
+
 /// Polls `waiter` once, with a fresh counting waker, on another thread
 /// while `release` runs on this one. Returns the waiter, whether that poll
 /// was `Pending`, and how many times its waker had been woken once both
@@ -99,11 +116,7 @@ fn notify_waiters_racing_a_registration() {
         notify.notify_waiters();
         registering.join().unwrap();
         assert!(poll_noop(&mut linked).is_ready());
-        let mut after = Box::pin(notify.notified());
-        assert!(
-            poll_noop(&mut after).is_pending(),
-            "the broadcast left a permit"
-        );
+        assert_no_permit(notify, "the broadcast left a permit");
     });
 }
 
@@ -173,16 +186,7 @@ fn notify_one_racing_the_drop_of_an_enabled_waiter_ends_as_the_permit() {
         let dropper = thread::spawn(move || drop(enabled));
         notify.notify_one();
         dropper.join().unwrap();
-        let mut first = Box::pin(notify.notified());
-        let mut second = Box::pin(notify.notified());
-        assert!(
-            poll_noop(&mut first).is_ready(),
-            "the notification was lost"
-        );
-        assert!(
-            poll_noop(&mut second).is_pending(),
-            "one notification, two permits"
-        );
+        assert_one_permit(notify);
     });
 }
 
@@ -199,11 +203,7 @@ fn notify_waiters_fast_path_racing_a_registration() {
         let registering = thread::spawn(move || block_on(notified));
         notify.notify_waiters();
         registering.join().unwrap();
-        let mut after = Box::pin(notify.notified());
-        assert!(
-            poll_noop(&mut after).is_pending(),
-            "the broadcast left a permit"
-        );
+        assert_no_permit(notify, "the broadcast left a permit");
     });
 }
 
@@ -223,11 +223,7 @@ fn notify_one_racing_the_first_poll_of_an_enabled_waiter() {
             assert_eq!(wakes, 1, "the notification went to the noop waker");
         }
         assert!(poll_noop(&mut enabled).is_ready());
-        let mut after = Box::pin(notify.notified());
-        assert!(
-            poll_noop(&mut after).is_pending(),
-            "one notification, two wake-ups"
-        );
+        assert_no_permit(notify, "one notification, two wake-ups");
     });
 }
 
@@ -267,11 +263,7 @@ fn notify_one_racing_a_re_poll_with_a_new_waker() {
         }
         assert!(old_counter.wakes() <= 1);
         assert!(poll_noop(&mut waiter).is_ready());
-        let mut after = Box::pin(notify.notified());
-        assert!(
-            poll_noop(&mut after).is_pending(),
-            "one notification, two wake-ups"
-        );
+        assert_no_permit(notify, "one notification, two wake-ups");
     });
 }
 
@@ -328,16 +320,7 @@ fn notify_one_racing_the_drop_of_a_polled_enabled_waiter() {
             1,
             "a clone of the waker was leaked"
         );
-        let mut first = Box::pin(notify.notified());
-        let mut second = Box::pin(notify.notified());
-        assert!(
-            poll_noop(&mut first).is_ready(),
-            "the notification was lost"
-        );
-        assert!(
-            poll_noop(&mut second).is_pending(),
-            "one notification, two permits"
-        );
+        assert_one_permit(notify);
     });
 }
 
@@ -367,10 +350,6 @@ fn notify_one_racing_a_re_poll_of_a_polled_enabled_waiter() {
             1,
             "a clone of the old waker was leaked"
         );
-        let mut after = Box::pin(notify.notified());
-        assert!(
-            poll_noop(&mut after).is_pending(),
-            "one notification, two wake-ups"
-        );
+        assert_no_permit(notify, "one notification, two wake-ups");
     });
 }

@@ -142,7 +142,7 @@ impl Notify {
             notify: self,
             generation,
             done: false,
-            noop_waker: false,
+            early: false,
         })
     }
 
@@ -264,7 +264,7 @@ struct WaitForNotify<'a> {
     done: bool,
     /// Linked early by `enable`, and not polled since: the node has no
     /// waker of ours yet.
-    noop_waker: bool,
+    early: bool,
 }
 
 impl WaitForNotify<'_> {
@@ -315,7 +315,7 @@ impl WaitForNotify<'_> {
         match me.status() {
             Status::Idle => {
                 if self.register(me, None) {
-                    self.noop_waker = true;
+                    self.early = true;
                 } else {
                     self.done = true;
                 }
@@ -350,7 +350,7 @@ impl WaitOp for WaitForNotify<'_> {
                     self.done = true;
                     return Poll::Ready(());
                 }
-                Status::Waiting if core::mem::take(&mut self.noop_waker) => {
+                Status::Waiting if core::mem::take(&mut self.early) => {
                     // The first poll after `enable`: give the node our
                     // waker without the lock. If a notification came first,
                     // the node holds its outcome: look again.
@@ -367,7 +367,7 @@ impl WaitOp for WaitForNotify<'_> {
                 }
                 Status::Granted | Status::Closed => {
                     me.settle();
-                    self.noop_waker = false;
+                    self.early = false;
                     self.done = true;
                     return Poll::Ready(());
                 }

@@ -361,11 +361,16 @@ impl Drop for Node {
                 // can reach the fields, which are initialised (not FRESH).
                 let waker = unsafe { self.fields(|f| f.waker.take()) };
                 drop(waker);
-                // SAFETY: as above; `late` is only handed to a lock holder
-                // while the node is `WAITING_LATE`, which it is not.
-                let late = unsafe { self.take_late() };
-                // Whoever last held the slot emptied it (see "Early nodes").
-                invariant!(late.is_none());
+                // Whoever last held the late slot emptied it (see "Early
+                // nodes"); checked where models and debug builds run, off
+                // the release build's drop path.
+                if cfg!(any(debug_assertions, loom)) {
+                    // SAFETY: as above; `late` is only handed to a lock
+                    // holder while the node is `WAITING_LATE`, which it is
+                    // not.
+                    let late = unsafe { self.take_late() };
+                    invariant!(late.is_none());
+                }
             }
         }
     }
@@ -889,22 +894,8 @@ impl<'a, D> Locked<'a, D> {
         }
         let node = me.addr();
         let is_head = line.head == Some(node);
-        if me.node.status.load(Relaxed) == WAITING_LATE {
-            // Our own early node with its waker in the late slot: make it
-            // an ordinary node again (the waker in the fields, the status
-            // `WAITING`), so that whatever the caller does with it under
-            // this lock sees the real waker. No releaser acts while we hold
-            // the lock, and we, the owner, set `WAITING_LATE` only once.
-            // SAFETY: `WAITING_LATE` hands the slot to the lock holder, us;
-            // the `Acquire` load in `is_linked_in` synchronised with the
-            // compare-and-swap that published it (our own, on this thread).
-            let late = unsafe { me.node.take_late() };
-            // SAFETY: linked in this line, whose lock we hold (invariant 1).
-            let noop = unsafe { me.node.fields(|f| core::mem::replace(&mut f.waker, late)) };
-            // A no-op waker: dropping it runs no code (invariant 5).
-            drop(noop);
-            me.node.status.store(WAITING, Relaxed);
-        }
+        // SAFETY: linked in this line (checked above), whose lock we hold.
+        unsafe { make_ordinary(me.node) };
         Some(NodeMut {
             node,
             is_head,
@@ -983,20 +974,14 @@ impl<'a, D> Locked<'a, D> {
             return None;
         }
         let was_head = line.head == Some(node);
+        // SAFETY: linked in this line (checked above), whose lock we hold.
+        // The waker stays in the fields, as for any removed node.
+        unsafe { make_ordinary(me.node) };
         // SAFETY: `me` is linked in this line (checked above) and we hold
         // its lock.
         let _ = unsafe { self.unlink(which, node, false) };
         // SAFETY: unlinked just now; we are the owner.
         let assigned = unsafe { me.node.fields(|f| core::mem::take(&mut f.assigned)) };
-        if me.node.status.load(Relaxed) == WAITING_LATE {
-            // SAFETY: `WAITING_LATE` hands the slot to the lock holder, us;
-            // we set it ourselves (on this thread) and nobody else has.
-            let late = unsafe { me.node.take_late() };
-            if let Some(late) = late {
-                // Invariant 5: dropped after the lock is released.
-                self.wakers.bury(late);
-            }
-        }
         me.node.status.store(IDLE, Relaxed);
         Some(Removed { assigned, was_head })
     }
@@ -1138,6 +1123,34 @@ fn moved_while_linked() -> ! {
          its task before dropping it breaks the `Pin` contract); aborting"
     );
     std::process::abort();
+}
+
+/// If `node` is an early node whose owner gave it its waker without the
+/// lock (`WAITING_LATE`), makes it an ordinary node again: the waker moves
+/// into the fields and the status back to `WAITING`. For the owner, when it
+/// takes the lock for its own node ([`Locked::mine`], [`Locked::remove`]),
+/// so that what it does there sees the real waker where every node keeps
+/// it. No releaser acts while the lock is held, and only the owner sets
+/// `WAITING_LATE`, once per wait.
+///
+/// # Safety
+///
+/// The caller is `node`'s owner, `node` is linked, and the caller holds the
+/// lock of the line it is linked in.
+#[inline]
+unsafe fn make_ordinary(node: &Node) {
+    if node.status.load(Relaxed) != WAITING_LATE {
+        return;
+    }
+    // SAFETY: `WAITING_LATE` hands the slot to the lock holder, the caller;
+    // it was set by the owner's own compare-and-swap, on this thread.
+    let late = unsafe { node.take_late() };
+    // SAFETY: linked, and the caller holds the lock (invariant 1).
+    let noop = unsafe { node.fields(|f| core::mem::replace(&mut f.waker, late)) };
+    // The no-op waker `enqueue_early` linked: dropping it runs no code
+    // (invariant 5).
+    drop(noop);
+    node.status.store(WAITING, Relaxed);
 }
 
 /// Stores `status`, an outcome, in an early node that was just unlinked

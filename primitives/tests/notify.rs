@@ -243,35 +243,41 @@ fn a_waiter_created_after_a_broadcast_waits_for_the_next() {
     assert!(poll_noop(&mut b).is_ready());
 }
 
-#[test]
-fn ping_pong_on_every_executor() {
-    run_on_each_executor(|exec| async move {
+/// Waits once: `enable`d before the first poll (which then hands the node
+/// its waker without the lock), or plainly.
+async fn wait(notify: &Notify, enabled: bool) {
+    let mut notified = pin!(notify.notified());
+    if enabled {
+        notified.as_mut().enable();
+    }
+    notified.await;
+}
+
+/// Two tasks wake each other with `notify_one`, on every executor.
+fn ping_pong(enabled: bool) {
+    run_on_each_executor(move |exec| async move {
         let (ping, pong) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         let rounds = scaled(1000);
         let player = {
             let (ping, pong) = (ping.clone(), pong.clone());
             exec.spawn(async move {
                 for _ in 0..rounds {
-                    ping.notified().await;
+                    wait(&ping, enabled).await;
                     pong.notify_one();
                 }
             })
         };
         for _ in 0..rounds {
             ping.notify_one();
-            pong.notified().await;
+            wait(&pong, enabled).await;
         }
         player.await;
     });
 }
 
-/// Waits as a waiter that checks a condition must: enabled (in line for
-/// `notify_one`) before its first poll, which then gives the node its
-/// waker without the lock.
-async fn enabled_wait(notify: &Notify) {
-    let mut notified = pin!(notify.notified());
-    notified.as_mut().enable();
-    notified.await;
+#[test]
+fn ping_pong_on_every_executor() {
+    ping_pong(false);
 }
 
 #[test]
@@ -279,24 +285,7 @@ fn enabled_ping_pong_on_every_executor() {
     // Every wait registers before its first poll, so every notification
     // races the first poll's hand-over of the waker (on the threaded
     // executors, from another thread).
-    run_on_each_executor(|exec| async move {
-        let (ping, pong) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-        let rounds = scaled(1000);
-        let player = {
-            let (ping, pong) = (ping.clone(), pong.clone());
-            exec.spawn(async move {
-                for _ in 0..rounds {
-                    enabled_wait(&ping).await;
-                    pong.notify_one();
-                }
-            })
-        };
-        for _ in 0..rounds {
-            ping.notify_one();
-            enabled_wait(&pong).await;
-        }
-        player.await;
-    });
+    ping_pong(true);
 }
 
 #[test]
