@@ -4,7 +4,8 @@
 //! under `RUSTFLAGS="--cfg loom"`. This library holds the few helpers the
 //! models share: a waker that counts its wakes (on a loom atomic, so loom
 //! sees the hand-over) and a way to poll a future once by hand, so that a
-//! model can drop it at any chosen moment; and, for the runtime's models,
+//! model can drop it at any chosen moment, or [`drive`] it to completion
+//! on this thread, failing on a lost wakeup; and, for the runtime's models,
 //! a runtime builder, a one-shot [`Gate`] a task waits on, a [`Latch`] that
 //! blocks a thread (a worker stuck inside a poll), and drop counters for
 //! futures, outputs and closures ([`Counts`]).
@@ -66,6 +67,38 @@ pub fn runtime(workers: usize) -> magpie::Runtime {
         .worker_threads(workers)
         .build()
         .unwrap()
+}
+
+/// Polls `waiter` on this thread to completion. When it parks (returns
+/// `Pending` without a wake during the poll), joins `other` (which always
+/// finishes without the waiter), after which a wake must have come: a
+/// parked waiter that nobody will wake is a lost wakeup, reported with a
+/// panic whose message says so (loom's `block_on` may also be woken
+/// spuriously once, and a deadlock aborts instead of failing the model).
+pub fn drive<F: Future>(waiter: F, other: loom::thread::JoinHandle<()>) -> F::Output {
+    let mut waiter = Box::pin(waiter);
+    let (counter, waker) = counting_waker();
+    let mut other = Some(other);
+    let output = loop {
+        let before = counter.wakes();
+        if let Poll::Ready(output) = poll_once(&mut waiter, &waker) {
+            break output;
+        }
+        if counter.wakes() > before {
+            continue; // a yield, or a wake that came during the poll
+        }
+        if let Some(other) = other.take() {
+            other.join().unwrap();
+        }
+        assert!(
+            counter.wakes() > before,
+            "lost wakeup: the waiter parked, the other thread is done, and nobody woke it"
+        );
+    };
+    if let Some(other) = other {
+        other.join().unwrap();
+    }
+    output
 }
 
 /// A model builder for models that run tasks on two workers beside the

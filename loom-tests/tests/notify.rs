@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use loom::future::block_on;
 use loom::thread;
-use loom_tests::{counting_waker, poll_noop, poll_once};
+use loom_tests::{counting_waker, drive, poll_noop, poll_once};
 use magpie_sync::{Notified, Notify};
 
 /// `Notify::notified` on an `Arc`, as a `'static` future (which creates
@@ -351,5 +351,111 @@ fn notify_one_racing_a_re_poll_of_a_polled_enabled_waiter() {
             "a clone of the old waker was leaked"
         );
         assert_no_permit(notify, "one notification, two wake-ups");
+    });
+}
+
+// ---- Registration without the lock ----------------------------------------
+//
+// A waiter registers while another registration holds the lock, so that
+// it may find the lock taken and push its node on the incoming stack (the
+// wait list's "Registration without the lock"): it is *pending* until a
+// lock holder settles it, while a notification runs. The waiter is driven
+// on the model's main thread, and must be woken once the other threads
+// are done: a pending node that nobody settles, while the word says it
+// need not wait, is a lost wakeup `drive` reports.
+
+/// A waiter registers while another (enabled, never polled) registers
+/// and is dropped at once; `notify_one` runs meanwhile. The notification
+/// reaches the waiter, or the dropped one, which passes it on if it was
+/// picked. Only an `enable` that reported the notification (it took the
+/// stored permit) keeps it; then a second `notify_one` is owed to the
+/// waiter. The waiter always completes and no permit is left over.
+///
+/// Loom reaches different interleavings with the waiter driven on the
+/// main thread (the notifier and the dropped registration on others) and
+/// with the notifier on the main thread (the waiter blocking on another):
+/// each form catches deliberate breaks the other misses (`docs/loom.md`),
+/// so both run.
+fn notify_one_racing_a_dropped_registration(enable_the_waiter: bool, notify_from_main: bool) {
+    loom::model(move || {
+        let notify = leaked();
+        let register = move || {
+            let mut notified = Box::pin(notify.notified());
+            if enable_the_waiter {
+                notified.as_mut().enable();
+            }
+            notified
+        };
+        let notify_around_a_drop = move || {
+            let dropped = thread::spawn(move || {
+                let mut notified = Box::pin(notify.notified());
+                notified.as_mut().enable()
+            });
+            notify.notify_one();
+            if dropped.join().unwrap() {
+                notify.notify_one();
+            }
+        };
+        if notify_from_main {
+            let waiter = thread::spawn(move || block_on(register()));
+            notify_around_a_drop();
+            waiter.join().unwrap();
+        } else {
+            let notifier = thread::spawn(notify_around_a_drop);
+            drive(register(), notifier);
+        }
+        assert_no_permit(notify, "one notification, two wake-ups");
+    });
+}
+
+#[test]
+fn notify_one_reaches_a_registration_that_found_the_lock_taken() {
+    notify_one_racing_a_dropped_registration(false, false);
+    notify_one_racing_a_dropped_registration(false, true);
+}
+
+/// The same with an enabled waiter: if it is pending, it is an early
+/// node, whose first poll hands it a waker without the lock while it may
+/// still be on the stack.
+#[test]
+fn notify_one_reaches_an_enabled_registration_that_found_the_lock_taken() {
+    notify_one_racing_a_dropped_registration(true, false);
+    notify_one_racing_a_dropped_registration(true, true);
+}
+
+/// Two `Notified`s created before a `notify_waiters` register at once
+/// (either may be pending behind the other's lock) while the broadcast
+/// runs: both are woken (by the broadcast's line, by being settled
+/// against the new generation, or by settling themselves when the load
+/// after their push sees it), and no permit is stored. As above, in both
+/// forms: one waiter driven here and the broadcast and the other waiter on
+/// other threads, and the broadcast here with both waiters on threads.
+#[test]
+fn notify_waiters_reaches_registrations_that_found_the_lock_taken() {
+    loom::model(|| {
+        let notify = leaked();
+        let mine = notify.notified();
+        let theirs = notify.notified();
+        let broadcaster = thread::spawn(move || {
+            let registering = thread::spawn(move || block_on(theirs));
+            notify.notify_waiters();
+            registering.join().unwrap();
+        });
+        drive(mine, broadcaster);
+        assert_no_permit(notify, "the broadcast left a permit");
+    });
+    loom::model(|| {
+        let notify = leaked();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let notified = notify.notified();
+                thread::spawn(move || block_on(notified))
+            })
+            .collect();
+        notify.notify_waiters();
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_no_permit(notify, "the broadcast left a permit");
     });
 }

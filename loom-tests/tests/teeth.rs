@@ -25,9 +25,8 @@ use loom::future::block_on;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicUsize;
 use loom::thread;
-use loom_tests::{counting_waker, poll_once};
+use loom_tests::drive;
 use planted::{Completion, FairLock};
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::AtomicUsize as StdAtomicUsize;
 use std::sync::atomic::Ordering::SeqCst;
@@ -42,34 +41,6 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = None;
     builder.check(f);
-}
-
-/// Polls `waiter` on this thread to completion. When it parks (returns
-/// `Pending` without a wake during the poll), joins `other`, after which
-/// a wake must have come.
-fn drive(waiter: impl Future<Output = ()>, other: thread::JoinHandle<()>) {
-    let mut waiter = Box::pin(waiter);
-    let (counter, waker) = counting_waker();
-    let mut other = Some(other);
-    loop {
-        let before = counter.wakes();
-        if poll_once(&mut waiter, &waker).is_ready() {
-            break;
-        }
-        if counter.wakes() > before {
-            continue; // a yield, or a wake that came during the poll
-        }
-        if let Some(other) = other.take() {
-            other.join().unwrap();
-        }
-        assert!(
-            counter.wakes() > before,
-            "lost wakeup: the waiter parked, the other thread is done, and nobody woke it"
-        );
-    }
-    if let Some(other) = other {
-        other.join().unwrap();
-    }
 }
 
 /// A holder takes the lock twice (its first unlock passes the waiter

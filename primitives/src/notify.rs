@@ -45,7 +45,9 @@ use core::task::{Context, Poll, Waker, ready};
 
 use crate::coop;
 use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire};
-use crate::wait_list::{Outcome, Status, WAITERS, WaitList, WaitOp, Waiter, wait_future};
+use crate::wait_list::{
+    Admit, Outcome, Registered, Status, WAITERS, WaitList, WaitOp, Waiter, wait_future,
+};
 
 /// A `notify_one` found nobody waiting and left its notification here.
 const PERMIT: usize = 1 << 1;
@@ -115,7 +117,7 @@ impl Notify {
     /// ```
     pub fn new() -> Self {
         Notify {
-            list: WaitList::new(0, ()),
+            list: WaitList::with_admit(0, (), admit),
         }
     }
 
@@ -170,7 +172,11 @@ impl Notify {
             // Nobody waits: store the permit (a read-modify-write even if it
             // is stored already, so the taker synchronises with this call).
             match state.compare_exchange_weak(s, s | PERMIT, AcqRel, Acquire) {
-                Ok(_) => return,
+                Ok(_) => {
+                    // A registration pending now takes the permit.
+                    self.list.recheck_pending();
+                    return;
+                }
                 Err(actual) => s = actual,
             }
         }
@@ -183,6 +189,7 @@ impl Notify {
                 // hold the lock): store the permit.
                 None => {
                     state.fetch_or(PERMIT, AcqRel);
+                    locked.recheck_pending();
                     return;
                 }
                 Some(mut head) => {
@@ -228,15 +235,49 @@ impl Notify {
             // Nobody is linked: advancing the generation is all there is
             // to do (waiters created before it see it when they register).
             match state.compare_exchange_weak(s, s.wrapping_add(GEN_UNIT), AcqRel, Acquire) {
-                Ok(_) => return,
+                Ok(_) => {
+                    // A registration pending now sees the new generation.
+                    self.list.recheck_pending();
+                    return;
+                }
                 Err(actual) => s = actual,
             }
         }
-        let locked = self.list.lock();
+        let mut locked = self.list.lock();
         // With the lock held: every node linked now is woken, every node
-        // linked from now on registers in the new generation.
+        // linked from now on registers in the new generation (and one
+        // pending now, of the old one, is woken as it is settled).
         state.fetch_add(GEN_UNIT, AcqRel);
+        locked.recheck_pending();
         locked.notify_all();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+impl Notify {
+    /// The wait list, for the wait list's own tests.
+    pub(crate) fn list(&self) -> &WaitList {
+        &self.list
+    }
+}
+
+/// Whether a waiter that registered in `generation` must wait, given the
+/// state word `s`: not if the generation moved on (a `notify_waiters`
+/// came), nor if a permit is stored (it takes it, as a grant of
+/// `notify_one`: a cancelled waiter passes it on).
+fn admit(s: usize, generation: usize) -> Admit {
+    if s & GEN_MASK != generation {
+        Admit::Refuse {
+            state: s,
+            assigned: 0,
+        }
+    } else if s & PERMIT != 0 {
+        Admit::Refuse {
+            state: s & !PERMIT,
+            assigned: 1,
+        }
+    } else {
+        Admit::Wait(s)
     }
 }
 
@@ -286,23 +327,9 @@ impl WaitForNotify<'_> {
                 }
                 continue;
             }
-            let mut locked = self.notify.list.lock();
-            let admit = |s| {
-                if s & GEN_MASK != generation || s & PERMIT != 0 {
-                    None
-                } else {
-                    Some(s)
-                }
-            };
-            let linked = match waker {
-                Some(waker) => locked.enqueue(me, generation, waker, admit),
-                None => locked.enqueue_early(me, generation, admit),
-            };
-            if linked {
-                return true;
-            }
-            drop(locked);
-            s = state.load(Acquire);
+            // `admit` decides, under the lock, now or when a lock holder
+            // links us (if the lock is busy).
+            return self.notify.list.register(me, generation, waker) == Registered::Waiting;
         }
     }
 

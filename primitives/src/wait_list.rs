@@ -38,7 +38,10 @@
 //! # Invariants
 //!
 //! 1. A node's fields are accessed only by (a) the holder of the lock of the
-//!    list it is linked in, or (b) its owner while it is not linked. The
+//!    list it is linked in, or (b) its owner while it is not linked, or (c)
+//!    for a *pending* node (pushed on a list's incoming stack, not yet
+//!    linked: "Registration without the lock"), the lock holder that took
+//!    it off the stack; its owner wrote them before the push. The
 //!    status atomic is the hand-over point between the two: a releaser's
 //!    `Release` store of the outcome is its last access; the owner's
 //!    `Acquire` load of it precedes any unlocked access. The fields are
@@ -129,7 +132,8 @@
 //!
 //! A `Notified` can register before it is first polled
 //! (`Notified::enable`), when it has no waker yet. It is linked *early*
-//! ([`Locked::enqueue_early`]), with `Waker::noop()` in its fields, and its
+//! ([`WaitList::register`] without a waker), with `Waker::noop()` in its
+//! fields (early nodes are always registered that way), and its
 //! first poll gives the node its waker without taking the lock again
 //! ([`Waiter::install_waker`]): one lock per wait instead of two, which is
 //! most of the lock traffic of a broadcast whose waiters re-register at
@@ -158,6 +162,60 @@
 //! ([`Locked::mine`], [`Locked::remove`]) it moves the waker back into the
 //! fields and makes the node ordinary again.
 //!
+//! # Registration without the lock
+//!
+//! Waiters that register at once in numbers (a broadcast's waiters,
+//! re-registering on two workers after every round) mostly wait for each
+//! other's lock. A list made [`WaitList::with_admit`] lets them not wait:
+//! [`WaitList::register`] takes the lock only if it is free (`try_lock`);
+//! if not, it fills its node's fields, marks it `WAITING` and pushes it on
+//! the list's `incoming` stack (a compare-and-swap), and returns: the node
+//! is *pending*, and its owner waits as for a linked node. A holder of the
+//! lock takes the stack in one swap and *settles* it, oldest first: the
+//! list's admit function (the primitive's `(state, want) -> Admit`)
+//! decides each node against the state word as it is then, and the node
+//! is linked, or released at once as if granted (its owner sees the
+//! outcome, or a drop passes the grant on, as for any node). A
+//! registration therefore counts as made when it is settled, which is
+//! when it would have been made had its owner waited for the lock.
+//!
+//! * [`WaitList::lock`] settles the stack before anything else, so an
+//!   owner that takes the lock never finds its own node pending, and
+//!   `mine`, `remove` and everything else see only linked nodes.
+//! * Nobody else must be left waiting on a node that the state word says
+//!   need not wait. The word changes two ways. A change that makes waiters
+//!   wait (a permit taken) needs nothing. A change that may *refuse* a
+//!   waiter (a permit stored, a generation advanced) is followed by a
+//!   re-check ([`WaitList::recheck_pending`] without the lock,
+//!   [`Locked::recheck_pending`] with it), a read-modify-write of
+//!   `incoming` that settles whatever it finds; and a registrant, after
+//!   its push, loads the word and, if its admit function refuses it now,
+//!   takes the lock and settles the stack itself. The push and the
+//!   re-check are read-modify-writes of one atomic, so one comes first: if
+//!   the re-check, the push reads from it (`AcqRel` both), so the change
+//!   happens before the registrant's load, which sees it; if the push,
+//!   the re-check finds the node (or a holder took it since, and settled
+//!   it against a word that already had the change, or linked it before
+//!   the change, which then finds it linked). No fence, and no re-check on
+//!   an unlock: only the refusing changes pay, one read-modify-write on a
+//!   cache line they have just written (`state` and `incoming` share one).
+//! * The pending node is its owner's until the push (`Release`), and the
+//!   settling holder's from its swap (`Acquire`; all pushes form one
+//!   chain of read-modify-writes, so it sees every one it takes) until it
+//!   links it (invariant 1 from then on) or stores its outcome (its last
+//!   access, as for any releaser). The owner touches it meanwhile only as
+//!   it would a linked node: its status, and an early node's late slot
+//!   (`install_waker`), whose hand-over is the same.
+//! * A settling holder cannot release the lock halfway through the stack
+//!   (the rest of it would be invisible to the owners, who look for their
+//!   nodes under the lock), so it may wake more than a batch: the wakers
+//!   beyond one spill into a vector (which allocates only then).
+//!
+//! Only `Notify` uses it; a primitive whose every refusing change can be
+//! followed by a re-check can. The lock is still taken once per
+//! registration whenever it is free, so an uncontended wait costs what it
+//! did.
+//!
 //! # The notion of starvation
 //!
 //! Eventually fair primitives let new arrivals barge past waiters. A waiter
@@ -178,8 +236,8 @@ use std::time::{Duration, Instant};
 
 use crate::loom::IS_LOOM;
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::AtomicUsize;
 use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::loom::sync::atomic::{AtomicPtr, AtomicUsize};
 use crate::loom::sync::{Mutex, MutexGuard};
 
 /// The bit of the state word that the list owns: set iff the list is
@@ -216,7 +274,8 @@ const WAITING: usize = 1;
 const GRANTED: usize = 2;
 /// Unlinked by a releaser because the primitive was closed.
 const CLOSED: usize = 3;
-/// Linked in a list, by [`Locked::enqueue_early`], and its owner has since
+/// Linked (or pending) early, by [`WaitList::register`] without a waker,
+/// and its owner has since
 /// put its waker in the node's `late` slot without the lock
 /// ([`Waiter::install_waker`]). See "Early nodes" in the module
 /// documentation.
@@ -241,7 +300,7 @@ pub(crate) struct Node {
     /// status is not `WAITING_LATE` and publishes it with the
     /// compare-and-swap that sets that status; from then on only the lock
     /// holder touches it (see "Early nodes"). Initialised (to `None`) with
-    /// the fields, at the first link.
+    /// the fields, at the first link or push.
     late: UnsafeCell<MaybeUninit<Option<Waker>>>,
     /// Makes the node, and every future that contains it, `!Unpin`. Not
     /// only for pinning: the `&mut` that `Future::poll` and `Drop` form
@@ -265,7 +324,8 @@ struct Fields {
     assigned: usize,
     /// Enqueue order; `notify_all` wakes only nodes older than itself.
     seq: u64,
-    /// Linked by [`Locked::enqueue_early`]: its owner may move it to
+    /// Registered without a waker ([`WaitList::register`]): its owner may
+    /// move it to
     /// `WAITING_LATE` without the lock, so a releaser must not simply
     /// store its outcome over `WAITING`.
     early: bool,
@@ -306,7 +366,9 @@ impl Node {
     ///
     /// The caller has the access that invariant 1 requires: it holds the
     /// lock of the list the node is linked in, or it is the owner and the
-    /// node is not linked. The node is not `FRESH`.
+    /// node is neither linked nor pending, or it holds the lock and took
+    /// the pending node off the list's incoming stack. The node is not
+    /// `FRESH`.
     unsafe fn fields<R>(&self, f: impl FnOnce(&mut Fields) -> R) -> R {
         self.fields.with_mut(|p| {
             // SAFETY: the caller guarantees exclusive access (invariant 1),
@@ -341,6 +403,31 @@ unsafe fn linked_fields<R>(node: NonNull<Node>, f: impl FnOnce(&mut Fields) -> R
     // SAFETY: a linked node is alive (invariant 2).
     let node = unsafe { node.as_ref() };
     // SAFETY: linked, and the caller holds the lock (invariant 1).
+    unsafe { node.fields(f) }
+}
+
+/// Runs `f` on the fields of a pending node that a lock holder took off a
+/// list's incoming stack and has not linked or released yet.
+///
+/// # Safety
+///
+/// `node` was pushed by its owner (`WaitList::push`) and taken off the
+/// stack by the caller, who holds that list's lock and has neither linked
+/// it nor stored its outcome since.
+///
+/// That makes the fields ours (invariant 1 (c)), and the node alive: its
+/// owner saw `WAITING`, and may not drop or reuse the node before it sees
+/// an outcome, which only we can store now, or before its drop takes this
+/// lock (to settle the stack and unlink it), which we hold. The `&Node`
+/// formed here lives for this call; meanwhile the owner may write the
+/// node's status and late slot (an early node's `install_waker`), which
+/// are atomic or handed over by the status, never the fields.
+unsafe fn pending_fields<R>(node: NonNull<Node>, f: impl FnOnce(&mut Fields) -> R) -> R {
+    // SAFETY: alive, by the caller's guarantee (see above).
+    let node = unsafe { node.as_ref() };
+    // SAFETY: the fields are ours (see above), and initialised: the owner
+    // wrote them before its push, whose `Release` our swap's `Acquire`
+    // read (through the chain of pushes).
     unsafe { node.fields(f) }
 }
 
@@ -425,13 +512,14 @@ impl Waiter<'_> {
         NonNull::from(self.node)
     }
 
-    /// Gives `waker` to a node linked by [`Locked::enqueue_early`] and not
-    /// given one since, without the lock. Returns `true` if the node is
-    /// still waiting (a releaser will call `waker`), `false` if a releaser
-    /// unlinked it first (its outcome is stored; observe it).
+    /// Gives `waker` to a node registered early ([`WaitList::register`]
+    /// without a waker; linked, or still pending) and not given one since,
+    /// without the lock. Returns `true` if the node is still waiting (a
+    /// releaser will call `waker`), `false` if a releaser unlinked or
+    /// refused it first (its outcome is stored; observe it).
     ///
     /// The caller (a primitive, never user code) must know that the node
-    /// is linked early and has not been given a waker since, by this
+    /// was registered early and has not been given a waker since, by this
     /// function or under the lock; debug and loom builds check it.
     #[inline]
     pub(crate) fn install_waker(&mut self, waker: &Waker) -> bool {
@@ -442,7 +530,8 @@ impl Waiter<'_> {
             // SAFETY: the status is not `WAITING_LATE` (we never set it for
             // this wait, and only we do), so no releaser touches `late`, and
             // we are the node's only owner; the borrow ends here. The node
-            // is linked, so the slot is initialised.
+            // is linked or pending, so the slot is initialised (at its
+            // first link or push).
             let late = unsafe { &mut *p.cast::<Option<Waker>>() };
             invariant!(late.is_none());
             *late = Some(waker.clone());
@@ -505,6 +594,26 @@ impl Waiter<'_> {
 }
 
 impl Fields {
+    /// The fields of a node at `at` that starts waiting.
+    #[inline]
+    fn new(at: NonNull<Node>, want: usize, waker: &Waker, early: bool) -> Self {
+        Fields {
+            at,
+            prev: None,
+            next: None,
+            waker: Some(waker.clone()),
+            want,
+            assigned: 0,
+            seq: 0,
+            early,
+            woken: false,
+            bypassed: 0,
+            starving: false,
+            #[cfg(not(loom))]
+            since: None,
+        }
+    }
+
     /// Clears the per-wait bookkeeping; returns what was assigned and the
     /// waker left behind (dropped by the caller, outside any lock).
     fn reset(&mut self) -> (usize, Option<Waker>) {
@@ -524,9 +633,47 @@ impl Fields {
 /// data may hold further [`Line`]s of waiters (a queue's putters and
 /// joiners), linked and unlinked with the `_in` methods of [`Locked`]; the
 /// state word's `WAITERS` bit describes the main line only.
+// `repr(C)` and the alignment keep `state` and `incoming` in one cache
+// line: a primitive that changes the word then re-checks `incoming`
+// (`recheck_pending`) finds the line already its own.
+#[repr(C, align(16))]
 pub(crate) struct WaitList<D = ()> {
     state: AtomicUsize,
+    /// Registrations that found the lock taken (see "Registration without
+    /// the lock"): a stack of pending nodes, newest on top, linked through
+    /// their fields' `next`. Always null unless `admit` is set.
+    incoming: AtomicPtr<Node>,
+    /// Set for lists that take registrations without the lock
+    /// ([`WaitList::register`]): decides, for a pending node, whether it
+    /// waits or is refused.
+    admit: Option<AdmitFn>,
     inner: Mutex<Inner<D>>,
+}
+
+/// What a primitive decides about a waiter, from the state word and the
+/// waiter's `want`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// It must wait: the word becomes this value (`WAITERS` is added) and
+    /// the node is linked.
+    Wait(usize),
+    /// It need not wait: the word becomes `state` (say, a permit taken),
+    /// and the node is released at once with `assigned` recorded in it.
+    Refuse { state: usize, assigned: usize },
+}
+
+/// A list's decision for pending registrations: `(state, want) -> Admit`.
+pub(crate) type AdmitFn = fn(usize, usize) -> Admit;
+
+/// What [`WaitList::register`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Registered {
+    /// The node waits: it is linked, or pending (on the incoming stack,
+    /// to be linked or refused by the next lock holder). Its status is
+    /// `Waiting` either way.
+    Waiting,
+    /// It need not wait; the node is idle.
+    Refused,
 }
 
 struct Inner<D> {
@@ -589,9 +736,21 @@ impl<D> WaitList<D> {
     /// A list with no waiters, the given initial state (without `WAITERS`)
     /// and data.
     pub(crate) fn new(state: usize, data: D) -> Self {
+        Self::build(state, data, None)
+    }
+
+    /// A list that also takes registrations without its lock
+    /// ([`WaitList::register`]), deciding pending ones with `admit`.
+    pub(crate) fn with_admit(state: usize, data: D, admit: AdmitFn) -> Self {
+        Self::build(state, data, Some(admit))
+    }
+
+    fn build(state: usize, data: D, admit: Option<AdmitFn>) -> Self {
         invariant_eq!(state & WAITERS, 0);
         WaitList {
             state: AtomicUsize::new(state),
+            incoming: AtomicPtr::new(core::ptr::null_mut()),
+            admit,
             inner: Mutex::new(Inner {
                 main: Line::default(),
                 next_seq: 0,
@@ -607,13 +766,150 @@ impl<D> WaitList<D> {
     }
 
     /// Takes the lock.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lock(&self) -> Locked<'_, D> {
+        let guard = self.inner.lock();
+        if self.admit.is_some() && !self.incoming.load(Relaxed).is_null() {
+            return self.lock_drained(guard);
+        }
+        // Built in place: a `Locked` is large (its batch of wakers), and
+        // one that is drained first, below, is moved when returned.
+        self.locked(guard)
+    }
+
+    /// [`lock`](Self::lock) when registrations are pending: links them.
+    #[cold]
+    #[inline(never)]
+    fn lock_drained<'a>(&'a self, guard: MutexGuard<'a, Inner<D>>) -> Locked<'a, D> {
+        let mut locked = self.locked(guard);
+        locked.drain();
+        locked
+    }
+
+    #[inline(always)]
+    fn locked<'a>(&'a self, guard: MutexGuard<'a, Inner<D>>) -> Locked<'a, D> {
         Locked {
             list: self,
-            guard: ManuallyDrop::new(self.inner.lock()),
+            guard: ManuallyDrop::new(guard),
             wakers: Wakers::new(),
         }
+    }
+
+    /// Registers `me` in the main line, asking for `want`, with `waker`
+    /// (or as an early node, without one), for a list made
+    /// [`with_admit`](WaitList::with_admit): what the admit function
+    /// decides from the state word and `want` happens, now under the lock
+    /// if it is free, or else later, under the lock of whoever holds it
+    /// (see "Registration without the lock").
+    ///
+    /// # Panics
+    ///
+    /// If `me` is not idle, or the list was not made `with_admit`.
+    #[inline]
+    pub(crate) fn register(
+        &self,
+        me: &mut Waiter<'_>,
+        want: usize,
+        waker: Option<&Waker>,
+    ) -> Registered {
+        let admit = self
+            .admit
+            .expect("register on a list without an admit function");
+        assert_eq!(
+            me.status(),
+            Status::Idle,
+            "a waiter can wait in one place at a time"
+        );
+        if let Some(guard) = self.inner.try_lock() {
+            let mut locked = self.locked(guard);
+            locked.drain();
+            return match locked.decide(|s| admit(s, want)) {
+                None => {
+                    let early = waker.is_none();
+                    locked.link(Which::Main, me, want, waker.unwrap_or(Waker::noop()), early);
+                    Registered::Waiting
+                }
+                Some(_) => Registered::Refused,
+            };
+        }
+        self.push(me, want, waker);
+        // A change of the word that refuses us and did not see our push
+        // (its re-check came first) is visible here: settle it ourselves.
+        if matches!(admit(self.state.load(Acquire), want), Admit::Refuse { .. }) {
+            self.settle_pending();
+        }
+        Registered::Waiting
+    }
+
+    /// Makes `me` pending: fills its fields and pushes it on the incoming
+    /// stack. The caller is its owner, without the lock.
+    fn push(&self, me: &mut Waiter<'_>, want: usize, waker: Option<&Waker>) {
+        let node = me.addr();
+        let fields = Fields::new(node, want, waker.unwrap_or(Waker::noop()), waker.is_none());
+        let old = if me.node.status.load(Relaxed) == FRESH {
+            me.node.fields.with_mut(|p| {
+                // SAFETY: `me` is fresh: never linked or pushed, so nobody
+                // else has ever seen the fields, and we are its owner.
+                unsafe { (*p).write(fields) };
+            });
+            // SAFETY: as above, for the late slot.
+            me.node.late.with_mut(|p| unsafe { (*p).write(None) });
+            None
+        } else {
+            // SAFETY: `me` is idle (checked by the caller), hence neither
+            // linked nor pending, and we are its owner (invariant 1).
+            unsafe { me.node.fields(|f| core::mem::replace(f, fields)) }.waker
+        };
+        // No lock is held: the old waker may be dropped here.
+        drop(old);
+        // Only we read the status until a lock holder takes the node off
+        // the stack, after the push below publishes everything.
+        me.node.status.store(WAITING, Relaxed);
+        let mut top = self.incoming.load(Relaxed);
+        loop {
+            // SAFETY: the node is ours until the push succeeds (invariant 1,
+            // pending nodes).
+            unsafe { me.node.fields(|f| f.next = NonNull::new(top)) };
+            // `Release` publishes the fields to the lock holder that takes
+            // the stack; `Acquire` makes a refusing change whose re-check
+            // we read visible to our load of the word after the push.
+            match self
+                .incoming
+                .compare_exchange_weak(top, node.as_ptr(), AcqRel, Relaxed)
+            {
+                Ok(_) => return,
+                Err(actual) => top = actual,
+            }
+        }
+    }
+
+    /// For a primitive that just changed the state word without the lock
+    /// in a way that may refuse a waiter (a permit stored, a generation
+    /// advanced): if registrations are pending, takes the lock and
+    /// settles them, so none is left waiting on a word that says it need
+    /// not (see "Registration without the lock").
+    #[inline]
+    pub(crate) fn recheck_pending(&self) {
+        // A read-modify-write, not a load: ordered with every push.
+        if self
+            .incoming
+            .compare_exchange(
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                AcqRel,
+                Acquire,
+            )
+            .is_err()
+        {
+            self.settle_pending();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn settle_pending(&self) {
+        // `lock` drains the stack.
+        drop(self.lock());
     }
 }
 
@@ -736,20 +1032,6 @@ impl<'a, D> Locked<'a, D> {
         self.enqueue_with(me, want, waker, false, admit)
     }
 
-    /// [`enqueue`](Self::enqueue) for a waiter that registers before it
-    /// has a waker (`Notified::enable`): the node is linked with
-    /// `Waker::noop()` and its owner gives it the real one later, without
-    /// the lock, with [`Waiter::install_waker`] (see "Early nodes").
-    #[inline]
-    pub(crate) fn enqueue_early(
-        &mut self,
-        me: &mut Waiter<'_>,
-        want: usize,
-        admit: impl FnMut(usize) -> Option<usize>,
-    ) -> bool {
-        self.enqueue_with(me, want, Waker::noop(), true, admit)
-    }
-
     #[inline]
     fn enqueue_with(
         &mut self,
@@ -764,23 +1046,54 @@ impl<'a, D> Locked<'a, D> {
             Status::Idle,
             "a waiter can wait in one place at a time"
         );
-        let state = &self.list.state;
-        let mut s = state.load(Acquire);
-        loop {
-            let Some(new) = admit(s) else { return false };
-            if new == s && s & WAITERS != 0 {
-                // Nothing to change, and `WAITERS` cannot be cleared while
-                // we hold the lock: whoever changes the word next sees it
-                // (see "Why no wakeup is lost").
-                break;
-            }
-            match state.compare_exchange(s, new | WAITERS, AcqRel, Acquire) {
-                Ok(_) => break,
-                Err(actual) => s = actual,
-            }
+        let refused = self.decide(|s| match admit(s) {
+            Some(new) => Admit::Wait(new),
+            None => Admit::Refuse {
+                state: s,
+                assigned: 0,
+            },
+        });
+        if refused.is_some() {
+            return false;
         }
         self.link(Which::Main, me, want, waker, early);
         true
+    }
+
+    /// Applies what `admit` decides about a waiter to the state word, with
+    /// a compare-and-swap from the value it saw (retrying with the new
+    /// value if it changed): `WAITERS` is set if it must wait (and `None`
+    /// is returned: the caller links it), else `Some(assigned)`.
+    #[inline]
+    fn decide(&mut self, mut admit: impl FnMut(usize) -> Admit) -> Option<usize> {
+        let state = &self.list.state;
+        let mut s = state.load(Acquire);
+        loop {
+            let (new, refused) = match admit(s) {
+                Admit::Wait(new) => {
+                    if new == s && s & WAITERS != 0 {
+                        // Nothing to change, and `WAITERS` cannot be cleared
+                        // while we hold the lock: whoever changes the word
+                        // next sees it (see "Why no wakeup is lost").
+                        return None;
+                    }
+                    (new | WAITERS, None)
+                }
+                Admit::Refuse {
+                    state: new,
+                    assigned,
+                } => {
+                    if new == s {
+                        return Some(assigned);
+                    }
+                    (new, Some(assigned))
+                }
+            };
+            match state.compare_exchange(s, new, AcqRel, Acquire) {
+                Ok(_) => return refused,
+                Err(actual) => s = actual,
+            }
+        }
     }
 
     /// Links `me` at the tail of the line `line` of the data. (The state
@@ -809,30 +1122,7 @@ impl<'a, D> Locked<'a, D> {
         early: bool,
     ) {
         let node = me.addr();
-        let seq = {
-            let inner = self.inner_mut();
-            inner.next_seq += 1;
-            inner.next_seq - 1
-        };
-        let (id, tail) = {
-            let line = self.line(which);
-            (line.id(), line.tail)
-        };
-        let fields = Fields {
-            at: node,
-            prev: tail,
-            next: None,
-            waker: Some(waker.clone()),
-            want,
-            assigned: 0,
-            seq,
-            early,
-            woken: false,
-            bypassed: 0,
-            starving: false,
-            #[cfg(not(loom))]
-            since: None,
-        };
+        let fields = Fields::new(node, want, waker, early);
         if me.node.status.load(Relaxed) == FRESH {
             me.node.fields.with_mut(|p| {
                 // SAFETY: `me` is fresh: never linked, so nobody else has
@@ -849,6 +1139,44 @@ impl<'a, D> Locked<'a, D> {
                 self.wakers.bury(waker);
             }
         }
+        // Under the lock; only the owner reads it, and it is this thread.
+        me.node.status.store(WAITING, Relaxed);
+        // SAFETY: the fields are initialised, and nobody but us (the owner,
+        // holding the lock) can reach the node yet.
+        unsafe { self.append(which, node) };
+    }
+
+    /// Puts `node`, whose fields are initialised and not linked anywhere,
+    /// at the tail of `which`: its order, its links and its line.
+    ///
+    /// # Safety
+    ///
+    /// We hold the lock, and the node's fields are ours to write (its
+    /// owner linking it, or a pending node we took off the stack).
+    #[inline]
+    unsafe fn append(&mut self, which: Which<D>, node: NonNull<Node>) {
+        let seq = {
+            let inner = self.inner_mut();
+            inner.next_seq += 1;
+            inner.next_seq - 1
+        };
+        let (id, tail) = {
+            let line = self.line(which);
+            (line.id(), line.tail)
+        };
+        // SAFETY: the caller's guarantee; a node is alive while it is
+        // being linked (its owner is in `register`, `enqueue` or, for a
+        // pending node, cannot have freed it: see "Registration without
+        // the lock").
+        let node_ref = unsafe { node.as_ref() };
+        // SAFETY: as above.
+        unsafe {
+            node_ref.fields(|f| {
+                f.prev = tail;
+                f.next = None;
+                f.seq = seq;
+            })
+        };
         let line = self.line(which);
         match tail {
             // SAFETY: `tail` is linked in this line and we hold its lock.
@@ -857,9 +1185,81 @@ impl<'a, D> Locked<'a, D> {
         }
         line.tail = Some(node);
         line.len += 1;
-        me.node.list.store(id, Relaxed);
-        // Under the lock; only the owner reads it, and it is this thread.
-        me.node.status.store(WAITING, Relaxed);
+        node_ref.list.store(id, Relaxed);
+    }
+
+    /// Takes every pending node off the incoming stack and, oldest first,
+    /// links it or releases it, as the list's admit function decides. Does
+    /// nothing for a list without one.
+    #[inline]
+    fn drain(&mut self) {
+        let Some(admit) = self.list.admit else { return };
+        if self.list.incoming.load(Relaxed).is_null() {
+            return;
+        }
+        self.drain_slow(admit);
+    }
+
+    /// [`WaitList::recheck_pending`] for a primitive that holds the lock:
+    /// after a change of the state word that may refuse a waiter, settles
+    /// the pending registrations (with a read-modify-write, as there).
+    #[inline]
+    pub(crate) fn recheck_pending(&mut self) {
+        let Some(admit) = self.list.admit else { return };
+        let top = self.list.incoming.swap(core::ptr::null_mut(), AcqRel);
+        if !top.is_null() {
+            self.settle(admit, top);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drain_slow(&mut self, admit: AdmitFn) {
+        // `Acquire`: every push we take (they form one chain of
+        // read-modify-writes) published its node's fields.
+        let top = self.list.incoming.swap(core::ptr::null_mut(), Acquire);
+        self.settle(admit, top);
+    }
+
+    /// Links or releases, oldest first, the pending nodes of a stack taken
+    /// off `incoming`, whose top is `top`.
+    #[cold]
+    #[inline(never)]
+    fn settle(&mut self, admit: AdmitFn, top: *mut Node) {
+        let mut top = NonNull::new(top);
+        // The stack has the newest on top: reverse it.
+        let mut oldest: Link = None;
+        while let Some(node) = top {
+            // SAFETY: `node` was on the stack we took (the caller's swap).
+            top = unsafe { pending_fields(node, |f| core::mem::replace(&mut f.next, oldest)) };
+            oldest = Some(node);
+        }
+        while let Some(node) = oldest {
+            // SAFETY: as above: taken off the stack, not linked or released
+            // yet.
+            let (next, want) = unsafe { pending_fields(node, |f| (f.next.take(), f.want)) };
+            oldest = next;
+            match self.decide(|s| admit(s, want)) {
+                // SAFETY: as above; its fields are ours to write, and we
+                // hold the lock.
+                None => unsafe { self.append(Which::Main, node) },
+                Some(assigned) => {
+                    // SAFETY: as above.
+                    let (waker, early) = unsafe {
+                        pending_fields(node, |f| {
+                            f.assigned = assigned;
+                            (f.waker.take(), f.early)
+                        })
+                    };
+                    // SAFETY: the node is alive until its owner sees the
+                    // outcome, which `release` stores last (see
+                    // `pending_fields`); the `&Node` does not outlive this
+                    // call.
+                    let node_ref = unsafe { node.as_ref() };
+                    self.release(node_ref, GRANTED, waker, early, true);
+                }
+            }
+        }
     }
 
     /// The first waiter of the main line, if any.
@@ -925,7 +1325,7 @@ impl<'a, D> Locked<'a, D> {
     fn pop_head_of(&mut self, which: Which<D>, outcome: Outcome, wake: bool) {
         let head = self.line(which).head.expect("pop_head on an empty line");
         // SAFETY: `head` is linked in this line and we hold its lock.
-        let (mut waker, early) = unsafe { self.unlink(which, head, wake) };
+        let (waker, early) = unsafe { self.unlink(which, head, wake) };
         let status = match outcome {
             Outcome::Granted => GRANTED,
             Outcome::Closed => CLOSED,
@@ -934,11 +1334,28 @@ impl<'a, D> Locked<'a, D> {
         // the owner cannot have freed it: it must take the lock or see the
         // outcome first.
         let head = unsafe { head.as_ref() };
+        self.release(head, status, waker, early, wake);
+    }
+
+    /// Stores `status`, an outcome, in `node`, which was just unlinked (or
+    /// taken off the incoming stack) under the lock, as the last access to
+    /// it; `waker` (taken from its fields if `wake`) is called once the
+    /// lock is released. An early node hands over its late waker instead,
+    /// if its owner gave it one.
+    #[inline]
+    fn release(
+        &mut self,
+        node: &Node,
+        status: usize,
+        mut waker: Option<Waker>,
+        early: bool,
+        wake: bool,
+    ) {
         if early {
-            if let Some(late) = release_early(head, status) {
+            if let Some(late) = release_early(node, status) {
                 if wake {
-                    // The waker taken from the fields is the no-op one
-                    // `enqueue_early` linked: dropping it runs no code
+                    // The waker taken from the fields is the no-op one an
+                    // early node is linked with: dropping it runs no code
                     // (invariant 5).
                     drop(waker.replace(late));
                 } else {
@@ -948,7 +1365,7 @@ impl<'a, D> Locked<'a, D> {
             }
         } else {
             // Invariant 1: this store is our last access to the node.
-            head.status.store(status, Release);
+            node.status.store(status, Release);
         }
         if let Some(waker) = waker {
             self.wakers.push(waker);
@@ -1147,7 +1564,7 @@ unsafe fn make_ordinary(node: &Node) {
     let late = unsafe { node.take_late() };
     // SAFETY: linked, and the caller holds the lock (invariant 1).
     let noop = unsafe { node.fields(|f| core::mem::replace(&mut f.waker, late)) };
-    // The no-op waker `enqueue_early` linked: dropping it runs no code
+    // The no-op waker an early node is registered with: dropping it runs no code
     // (invariant 5).
     drop(noop);
     node.status.store(WAITING, Relaxed);
@@ -1312,6 +1729,9 @@ struct Wakers {
     /// initialised.
     dead: [MaybeUninit<Waker>; 2],
     dead_len: usize,
+    /// Wakers beyond a full batch (see `push`); empty, and unallocated,
+    /// unless a drain released more than a batch of pending nodes.
+    more: Vec<Waker>,
     /// The first panic of a waker, to resume once the operation is over.
     panic: Option<Box<dyn core::any::Any + Send>>,
 }
@@ -1324,6 +1744,7 @@ impl Wakers {
             len: 0,
             dead: [const { MaybeUninit::uninit() }; 2],
             dead_len: 0,
+            more: Vec::new(),
             panic: None,
         }
     }
@@ -1332,13 +1753,25 @@ impl Wakers {
         self.len == BATCH
     }
 
+    #[inline]
     fn push(&mut self, waker: Waker) {
         // Callers call `make_room` before each grant, and a single
         // operation adds at most one waker beyond that (a wake-to-retry
-        // after grants), so a full batch here is a bug in this module.
-        assert!(self.len < BATCH, "waker batch overflow");
+        // after grants). Only draining the incoming stack, which cannot
+        // release the lock halfway, may release more than a batch at
+        // once: those spill into `more`.
+        if self.len == BATCH {
+            self.spill(waker);
+            return;
+        }
         self.buf[self.len].write(waker);
         self.len += 1;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, waker: Waker) {
+        self.more.push(waker);
     }
 
     fn bury(&mut self, waker: Waker) {
@@ -1393,6 +1826,9 @@ impl Wakers {
             // `dead_len` was lowered first, so this one is read exactly once.
             let waker = unsafe { self.dead[self.dead_len].assume_init_read() };
             self.catch(move || drop(waker));
+        }
+        while let Some(waker) = self.more.pop() {
+            self.catch(move || waker.wake());
         }
         while self.len > 0 {
             self.len -= 1;
@@ -1708,6 +2144,120 @@ mod tests {
         assert!(!waiters_bit(&list));
         let inner = list.inner.lock();
         assert!(inner.main.head.is_none() && inner.main.tail.is_none());
+    }
+
+    /// `n` `Notified`s polled while the list's lock is held elsewhere:
+    /// each finds it taken and is pushed on the incoming stack.
+    fn pending_registrations(
+        notify: &crate::Notify,
+        n: usize,
+    ) -> Vec<(Pin<Box<crate::Notified<'_>>>, Arc<Count>)> {
+        let held = notify.list().inner.lock();
+        let pending: Vec<_> = (0..n)
+            .map(|_| {
+                let (count, waker) = counter();
+                let mut notified = Box::pin(notify.notified());
+                let pending = notified.as_mut().poll(&mut Context::from_waker(&waker));
+                assert!(pending.is_pending());
+                (notified, count)
+            })
+            .collect();
+        drop(held);
+        assert!(!notify.list().incoming.load(SeqCst).is_null());
+        assert!(
+            !waiters_bit(notify.list()),
+            "a pending node counts as linked"
+        );
+        pending
+    }
+
+    fn wakes(pending: &[(Pin<Box<crate::Notified<'_>>>, Arc<Count>)]) -> Vec<usize> {
+        pending.iter().map(|(_, c)| c.0.load(SeqCst)).collect()
+    }
+
+    /// Registrations that found the lock taken are settled oldest first:
+    /// a permit stored meanwhile goes to the first of them, and the others
+    /// are linked behind it in the order of their pushes.
+    #[test]
+    fn pending_registrations_are_settled_oldest_first() {
+        let notify = crate::Notify::new();
+        let mut pending = pending_registrations(&notify, 4);
+        // Nobody is linked: the permit is stored without the lock, and its
+        // re-check settles the stack.
+        notify.notify_one();
+        assert!(notify.list().incoming.load(SeqCst).is_null());
+        assert_eq!(wakes(&pending), [1, 0, 0, 0]);
+        assert_eq!(len(notify.list()), 3);
+        for expected in [[1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]] {
+            notify.notify_one();
+            assert_eq!(wakes(&pending), expected);
+        }
+        let noop = Waker::noop();
+        for (notified, _) in &mut pending {
+            assert!(
+                notified
+                    .as_mut()
+                    .poll(&mut Context::from_waker(noop))
+                    .is_ready()
+            );
+        }
+        let mut after = Box::pin(notify.notified());
+        assert!(
+            after
+                .as_mut()
+                .poll(&mut Context::from_waker(noop))
+                .is_pending()
+        );
+    }
+
+    /// A settling holder cannot release the lock halfway through the
+    /// stack, so it may release more than a batch of wakers: those beyond
+    /// one spill, and every one is called once, after the unlock.
+    #[test]
+    fn settling_more_than_a_batch_wakes_every_pending_registration() {
+        let notify = crate::Notify::new();
+        let n = 3 * BATCH + 1;
+        let mut pending = pending_registrations(&notify, n);
+        // The generation moves without the lock (nobody is linked); the
+        // re-check settles all of them against it, refusing every one.
+        notify.notify_waiters();
+        assert_eq!(wakes(&pending), vec![1; n]);
+        assert_eq!(len(notify.list()), 0);
+        assert!(!waiters_bit(notify.list()));
+        let noop = Waker::noop();
+        for (notified, _) in &mut pending {
+            assert!(
+                notified
+                    .as_mut()
+                    .poll(&mut Context::from_waker(noop))
+                    .is_ready()
+            );
+        }
+    }
+
+    /// A registration that finds the lock taken and is dropped before
+    /// anybody settles it: its drop takes the lock, which settles it, and
+    /// then unlinks it; nothing is left behind, and a later notification
+    /// becomes the permit.
+    #[test]
+    fn a_pending_registration_dropped_before_it_is_settled() {
+        let notify = crate::Notify::new();
+        let pending = pending_registrations(&notify, 2);
+        let counts: Vec<_> = pending.iter().map(|(_, c)| c.clone()).collect();
+        drop(pending);
+        assert!(notify.list().incoming.load(SeqCst).is_null());
+        assert_eq!(len(notify.list()), 0);
+        assert!(!waiters_bit(notify.list()));
+        notify.notify_one();
+        assert!(counts.iter().all(|c| c.0.load(SeqCst) == 0));
+        let noop = Waker::noop();
+        let mut after = Box::pin(notify.notified());
+        assert!(
+            after
+                .as_mut()
+                .poll(&mut Context::from_waker(noop))
+                .is_ready()
+        );
     }
 
     #[test]
