@@ -1342,7 +1342,7 @@ impl<'a, D> Locked<'a, D> {
     /// it; `waker` (taken from its fields if `wake`) is called once the
     /// lock is released. An early node hands over its late waker instead,
     /// if its owner gave it one.
-    #[inline]
+    #[inline(always)]
     fn release(
         &mut self,
         node: &Node,
