@@ -198,6 +198,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
         Receiver {
             chan,
             waited: false,
+            finished: false,
         },
     )
 }
@@ -355,6 +356,9 @@ pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
     /// Returned `Pending` once: a later completion spends no budget.
     waited: bool,
+    /// Saw the outcome (the value, or the end): the sender is gone, so
+    /// dropping the receiver has nobody to tell.
+    finished: bool,
 }
 
 impl<T> Receiver<T> {
@@ -381,10 +385,12 @@ impl<T> Receiver<T> {
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let s = self.chan.state().load(Acquire);
         if s & SENT != 0 {
+            self.finished = true;
             // SAFETY: we are the receiver and loaded `SENT` with `Acquire`.
             return unsafe { self.chan.take_value() }.ok_or(TryRecvError::Closed);
         }
         if s & (TX_GONE | RX_CLOSED) != 0 {
+            self.finished = true;
             Err(TryRecvError::Closed)
         } else {
             Err(TryRecvError::Empty)
@@ -500,6 +506,7 @@ impl<T> Future for Receiver<T> {
             }
         }
         let outcome = this.outcome(s);
+        this.finished = true;
         if let Some(proceed) = proceed {
             proceed.made_progress();
         }
@@ -510,8 +517,13 @@ impl<T> Future for Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         // A value sent before stays in the channel and is dropped with it
-        // (by the last of the two ends).
-        self.close();
+        // (by the last of the two ends). Once the outcome was seen, the
+        // sender is gone (it sent, or was dropped) or we closed already:
+        // no read-modify-write is owed to anyone (tokio's receiver lets go
+        // of its channel at completion for the same reason).
+        if !self.finished {
+            self.close();
+        }
     }
 }
 
