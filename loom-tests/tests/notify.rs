@@ -17,6 +17,11 @@
 //! an enabled waiter that has been polled, each racing `notify_one`, and
 //! a re-poll of an ordinary waiter with a *new* waker racing `notify_one`
 //! (the new waker, not the old, must be woken).
+//!
+//! Registrations that find the list's lock taken (pushed on its incoming
+//! stack, settled by the next holder: the wait list's "Registration
+//! without the lock") have three models at the end, each run in two
+//! forms.
 #![cfg(loom)]
 
 use std::pin::Pin;

@@ -341,9 +341,15 @@ impl WaitForNotify<'_> {
         }
         match me.status() {
             Status::Idle => {
-                if self.register(me, None) {
+                if !self.register(me, None) {
+                    self.done = true;
+                } else if me.status() == Status::Waiting {
                     self.early = true;
                 } else {
+                    // Notified already: granted as soon as it was linked,
+                    // or, pending behind a taken lock, settled (refused)
+                    // before `register` returned. Report it now.
+                    me.settle();
                     self.done = true;
                 }
             }
