@@ -464,3 +464,34 @@ fn notify_waiters_reaches_registrations_that_found_the_lock_taken() {
         assert_no_permit(notify, "the broadcast left a permit");
     });
 }
+
+/// A waiter is linked, so that `notify_waiters` (on another thread) takes
+/// its lock; meanwhile another thread creates one `Notified` and then a
+/// second, which it enables (so it may find the lock taken and be
+/// settled by the broadcast's own re-check). The broadcast wakes what was
+/// created before it: if it woke the second, it must have woken the
+/// first, created earlier on the same thread.
+#[test]
+fn notify_waiters_does_not_wake_a_registration_created_after_it() {
+    loom::model(|| {
+        let notify = leaked();
+        let mut linked = Box::pin(notify.notified());
+        assert!(poll_noop(&mut linked).is_pending());
+        let broadcaster = thread::spawn(move || notify.notify_waiters());
+        let creator = thread::spawn(move || {
+            let first = Box::pin(notify.notified());
+            let mut second = Box::pin(notify.notified());
+            second.as_mut().enable();
+            (first, second)
+        });
+        let (mut first, mut second) = creator.join().unwrap();
+        broadcaster.join().unwrap();
+        assert!(poll_noop(&mut linked).is_ready());
+        let second_woken = poll_noop(&mut second).is_ready();
+        let first_woken = poll_noop(&mut first).is_ready();
+        assert!(
+            first_woken || !second_woken,
+            "the broadcast woke a waiter created after one it did not wake"
+        );
+    });
+}

@@ -244,12 +244,16 @@ impl Notify {
             }
         }
         let mut locked = self.list.lock();
-        // With the lock held: every node linked now is woken, every node
-        // linked from now on registers in the new generation (and one
-        // pending now, of the old one, is woken as it is settled).
+        // With the lock held (and the stack settled by `lock`): every node
+        // linked now is woken, every node linked from now on registers in
+        // the new generation. The re-check settles what was pushed since
+        // against the new generation: a node of the old one is woken
+        // there, one of the new one (created after the advance) is linked
+        // after the mark and left waiting.
         state.fetch_add(GEN_UNIT, AcqRel);
+        let linked_before = locked.mark();
         locked.recheck_pending();
-        locked.notify_all();
+        locked.notify_all_before(linked_before);
     }
 }
 
@@ -377,7 +381,12 @@ impl WaitOp for WaitForNotify<'_> {
                     // A first poll: the budget first, before registering.
                     let proceed = ready!(coop::poll_proceed(cx));
                     if self.register(me, Some(cx.waker())) {
-                        return Poll::Pending;
+                        if me.status() == Status::Waiting {
+                            return Poll::Pending;
+                        }
+                        // Notified before `register` returned (see
+                        // `enable`): done now, not after a wake.
+                        me.settle();
                     }
                     proceed.made_progress();
                     self.done = true;

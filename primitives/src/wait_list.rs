@@ -180,25 +180,39 @@
 //! when it would have been made had its owner waited for the lock.
 //!
 //! * [`WaitList::lock`] settles the stack before anything else, so an
-//!   owner that takes the lock never finds its own node pending, and
-//!   `mine`, `remove` and everything else see only linked nodes.
+//!   owner that takes the lock never finds its own node pending (its push
+//!   precedes its lock in program order, so the check sees it, or a
+//!   holder before us took it and settled it): `mine` and `remove` see
+//!   the owner's node linked or released. Nodes that other registrants
+//!   push after that check stay pending through this hold of the lock
+//!   (as they do across `make_room`'s release), which changes nothing
+//!   for the holder: to it they have not registered yet.
 //! * Nobody else must be left waiting on a node that the state word says
 //!   need not wait. The word changes two ways. A change that makes waiters
 //!   wait (a permit taken) needs nothing. A change that may *refuse* a
 //!   waiter (a permit stored, a generation advanced) is followed by a
 //!   re-check ([`WaitList::recheck_pending`] without the lock,
 //!   [`Locked::recheck_pending`] with it), a read-modify-write of
-//!   `incoming` that settles whatever it finds; and a registrant, after
-//!   its push, loads the word and, if its admit function refuses it now,
-//!   takes the lock and settles the stack itself. The push and the
-//!   re-check are read-modify-writes of one atomic, so one comes first: if
-//!   the re-check, the push reads from it (`AcqRel` both), so the change
-//!   happens before the registrant's load, which sees it; if the push,
-//!   the re-check finds the node (or a holder took it since, and settled
-//!   it against a word that already had the change, or linked it before
-//!   the change, which then finds it linked). No fence, and no re-check on
-//!   an unlock: only the refusing changes pay, one read-modify-write on a
+//!   `incoming` that always writes (a swap under the lock; without it, a
+//!   compare-and-swap of the value it read with itself, retried until it
+//!   succeeds, since a failed one is only a load) and settles whatever it
+//!   finds; and a registrant, after its push, loads the word and, if its
+//!   admit function refuses it now, takes the lock and settles the stack
+//!   itself. All writes to `incoming` are read-modify-writes, so the push
+//!   and the re-check are ordered, and each continues the release
+//!   sequences before it. If the re-check comes first, the push reads
+//!   from it or from a later read-modify-write (`AcqRel` both), so the
+//!   change happens before the registrant's load, which sees it. If the
+//!   push comes first, the re-check finds the node, or a holder took it
+//!   since, whose swap read from the re-check's sequence or linked the
+//!   node before the change; either way the node is settled against the
+//!   change or found linked by it. No fence, and no re-check on an
+//!   unlock: only the refusing changes pay, one read-modify-write on a
 //!   cache line they have just written (`state` and `incoming` share one).
+//! * `notify_waiters` wakes the nodes linked before it advanced the
+//!   generation ([`Locked::mark`], [`Locked::notify_all_before`]), not
+//!   those its re-check links after: those were created after the
+//!   advance, and a waiter created after a broadcast must not see it.
 //! * The pending node is its owner's until the push (`Release`), and the
 //!   settling holder's from its swap (`Acquire`; all pushes form one
 //!   chain of read-modify-writes, so it sees every one it takes) until it
@@ -209,7 +223,10 @@
 //! * A settling holder cannot release the lock halfway through the stack
 //!   (the rest of it would be invisible to the owners, who look for their
 //!   nodes under the lock), so it may wake more than a batch: the wakers
-//!   beyond one spill into a vector (which allocates only then).
+//!   beyond one spill into a vector (which allocates only then). For the
+//!   same reason nothing in `settle` may panic: its only panics are
+//!   `invariant!` checks (debug and loom builds), which report a bug in
+//!   this module, not a recoverable state.
 //!
 //! Only `Notify` uses it; a primitive whose every refusing change can be
 //! followed by a re-check can. The lock is still taken once per
@@ -890,17 +907,22 @@ impl<D> WaitList<D> {
     /// not (see "Registration without the lock").
     #[inline]
     pub(crate) fn recheck_pending(&self) {
-        // A read-modify-write, not a load: ordered with every push.
-        if self
-            .incoming
-            .compare_exchange(
-                core::ptr::null_mut(),
-                core::ptr::null_mut(),
-                AcqRel,
-                Acquire,
-            )
-            .is_err()
-        {
+        // A read-modify-write that always writes (the value it read, back):
+        // a failed compare-and-swap is only a load, and would start no
+        // release sequence for a later push to read from (then a
+        // registrant pushing after some holder took the node we saw could
+        // miss our change, and nobody would settle it).
+        let mut top = self.incoming.load(Relaxed);
+        loop {
+            match self
+                .incoming
+                .compare_exchange_weak(top, top, AcqRel, Relaxed)
+            {
+                Ok(_) => break,
+                Err(actual) => top = actual,
+            }
+        }
+        if !top.is_null() {
             self.settle_pending();
         }
     }
@@ -958,6 +980,10 @@ pub(crate) enum Outcome {
     Granted,
     Closed,
 }
+
+/// A point in a list's order, from [`Locked::mark`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark(u64);
 
 /// What [`Locked::remove`] found in the node it unlinked.
 #[derive(Debug, Clone, Copy)]
@@ -1256,7 +1282,7 @@ impl<'a, D> Locked<'a, D> {
                     // `pending_fields`); the `&Node` does not outlive this
                     // call.
                     let node_ref = unsafe { node.as_ref() };
-                    self.release(node_ref, GRANTED, waker, early, true);
+                    self.release(node_ref, GRANTED, waker, early, true, true);
                 }
             }
         }
@@ -1334,14 +1360,15 @@ impl<'a, D> Locked<'a, D> {
         // the owner cannot have freed it: it must take the lock or see the
         // outcome first.
         let head = unsafe { head.as_ref() };
-        self.release(head, status, waker, early, wake);
+        self.release(head, status, waker, early, wake, false);
     }
 
     /// Stores `status`, an outcome, in `node`, which was just unlinked (or
     /// taken off the incoming stack) under the lock, as the last access to
     /// it; `waker` (taken from its fields if `wake`) is called once the
     /// lock is released. An early node hands over its late waker instead,
-    /// if its owner gave it one.
+    /// if its owner gave it one. `settling`: the node came off the
+    /// incoming stack, and its waker may go beyond a full batch.
     #[inline(always)]
     fn release(
         &mut self,
@@ -1350,6 +1377,7 @@ impl<'a, D> Locked<'a, D> {
         mut waker: Option<Waker>,
         early: bool,
         wake: bool,
+        settling: bool,
     ) {
         if early {
             if let Some(late) = release_early(node, status) {
@@ -1368,7 +1396,11 @@ impl<'a, D> Locked<'a, D> {
             node.status.store(status, Release);
         }
         if let Some(waker) = waker {
-            self.wakers.push(waker);
+            if settling {
+                self.wakers.push_settled(waker);
+            } else {
+                self.wakers.push(waker);
+            }
         }
     }
 
@@ -1485,8 +1517,28 @@ impl<'a, D> Locked<'a, D> {
         self.notify_all_of(Which::Data(line), outcome)
     }
 
-    fn notify_all_of(mut self, which: Which<D>, outcome: Outcome) -> usize {
+    /// Where the main line stands now: [`notify_all_before`] grants only
+    /// the waiters linked before it.
+    ///
+    /// [`notify_all_before`]: Self::notify_all_before
+    pub(crate) fn mark(&self) -> Mark {
+        Mark(self.inner().next_seq)
+    }
+
+    /// [`notify_all`](Self::notify_all) for the waiters of the main line
+    /// linked before `mark` was taken (under this same hold of the lock):
+    /// for a primitive that links more nodes before it starts waking
+    /// (settling pending registrations) that must not be woken.
+    pub(crate) fn notify_all_before(self, mark: Mark) -> usize {
+        self.notify_all_below(Which::Main, Outcome::Granted, mark.0)
+    }
+
+    fn notify_all_of(self, which: Which<D>, outcome: Outcome) -> usize {
         let bound = self.inner().next_seq;
+        self.notify_all_below(which, outcome, bound)
+    }
+
+    fn notify_all_below(mut self, which: Which<D>, outcome: Outcome, bound: u64) -> usize {
         let mut done = 0;
         loop {
             self.make_room();
@@ -1757,15 +1809,23 @@ impl Wakers {
     fn push(&mut self, waker: Waker) {
         // Callers call `make_room` before each grant, and a single
         // operation adds at most one waker beyond that (a wake-to-retry
-        // after grants). Only draining the incoming stack, which cannot
-        // release the lock halfway, may release more than a batch at
-        // once: those spill into `more`.
+        // after grants), so a full batch here is a bug in this module.
+        assert!(self.len < BATCH, "waker batch overflow");
+        self.buf[self.len].write(waker);
+        self.len += 1;
+    }
+
+    /// [`push`](Self::push) for a holder settling the incoming stack,
+    /// which cannot release the lock halfway (see "Registration without
+    /// the lock") and so may release more than a batch at once: the
+    /// wakers beyond one spill into `more`.
+    #[inline]
+    fn push_settled(&mut self, waker: Waker) {
         if self.len == BATCH {
             self.spill(waker);
             return;
         }
-        self.buf[self.len].write(waker);
-        self.len += 1;
+        self.push(waker);
     }
 
     #[cold]
@@ -2233,6 +2293,33 @@ mod tests {
                     .is_ready()
             );
         }
+    }
+
+    /// An enabled registration that found the lock taken is refused by the
+    /// permit a later `notify_one` stores (its re-check settles it): the
+    /// node took the permit as a grant of `notify_one`, so dropping it
+    /// unpolled passes the notification back, to the permit.
+    #[test]
+    fn a_pending_registration_granted_by_the_permit_passes_it_on_when_dropped() {
+        let notify = crate::Notify::new();
+        let mut enabled = Box::pin(notify.notified());
+        {
+            let _held = notify.list().inner.lock();
+            assert!(!enabled.as_mut().enable(), "pending: not notified yet");
+        }
+        assert!(!notify.list().incoming.load(SeqCst).is_null());
+        notify.notify_one();
+        assert!(notify.list().incoming.load(SeqCst).is_null());
+        drop(enabled);
+        let noop = Waker::noop();
+        let mut after = Box::pin(notify.notified());
+        assert!(
+            after
+                .as_mut()
+                .poll(&mut Context::from_waker(noop))
+                .is_ready(),
+            "the notification was lost with the dropped registration"
+        );
     }
 
     /// A registration that finds the lock taken and is dropped before
