@@ -570,6 +570,38 @@ impl Waiter<'_> {
         }
     }
 
+    /// Starts a wait, before the node is linked or pushed: fills its
+    /// fields for a waiter asking `want`, with `waker` (an early node with
+    /// the no-op one), and marks it `WAITING`. Returns the waker a previous
+    /// wait left in the fields, for the caller to drop outside any lock.
+    ///
+    /// The caller has checked that the node is idle, and links or pushes
+    /// it next; until then nobody else can reach it.
+    #[inline]
+    fn start_wait(&mut self, want: usize, waker: &Waker, early: bool) -> Option<Waker> {
+        let node = self.node;
+        let fields = Fields::new(self.addr(), want, waker, early);
+        let old = if node.status.load(Relaxed) == FRESH {
+            node.fields.with_mut(|p| {
+                // SAFETY: the node is fresh: never linked or pushed, so
+                // nobody else has ever seen the fields, and we are its
+                // owner; the borrow ends here.
+                unsafe { (*p).write(fields) };
+            });
+            // SAFETY: as above, for the late slot.
+            node.late.with_mut(|p| unsafe { (*p).write(None) });
+            None
+        } else {
+            // SAFETY: the node is idle, hence neither linked nor pending,
+            // and we are its owner (invariant 1).
+            unsafe { node.fields(|f| core::mem::replace(f, fields)) }.waker
+        };
+        // Only the owner reads the status until the node is linked (under
+        // the lock) or taken off the stack (after the push publishes it).
+        node.status.store(WAITING, Relaxed);
+        old
+    }
+
     /// If the node was granted, resets it to idle and returns what was
     /// assigned to it.
     pub(crate) fn take_grant(&mut self) -> Option<usize> {
@@ -862,26 +894,9 @@ impl<D> WaitList<D> {
     /// stack. The caller is its owner, without the lock.
     fn push(&self, me: &mut Waiter<'_>, want: usize, waker: Option<&Waker>) {
         let node = me.addr();
-        let fields = Fields::new(node, want, waker.unwrap_or(Waker::noop()), waker.is_none());
-        let old = if me.node.status.load(Relaxed) == FRESH {
-            me.node.fields.with_mut(|p| {
-                // SAFETY: `me` is fresh: never linked or pushed, so nobody
-                // else has ever seen the fields, and we are its owner.
-                unsafe { (*p).write(fields) };
-            });
-            // SAFETY: as above, for the late slot.
-            me.node.late.with_mut(|p| unsafe { (*p).write(None) });
-            None
-        } else {
-            // SAFETY: `me` is idle (checked by the caller), hence neither
-            // linked nor pending, and we are its owner (invariant 1).
-            unsafe { me.node.fields(|f| core::mem::replace(f, fields)) }.waker
-        };
+        let old = me.start_wait(want, waker.unwrap_or(Waker::noop()), waker.is_none());
         // No lock is held: the old waker may be dropped here.
         drop(old);
-        // Only we read the status until a lock holder takes the node off
-        // the stack, after the push below publishes everything.
-        me.node.status.store(WAITING, Relaxed);
         let mut top = self.incoming.load(Relaxed);
         loop {
             // SAFETY: the node is ours until the push succeeds (invariant 1,
@@ -1148,25 +1163,10 @@ impl<'a, D> Locked<'a, D> {
         early: bool,
     ) {
         let node = me.addr();
-        let fields = Fields::new(node, want, waker, early);
-        if me.node.status.load(Relaxed) == FRESH {
-            me.node.fields.with_mut(|p| {
-                // SAFETY: `me` is fresh: never linked, so nobody else has
-                // ever seen the fields, and we are its owner.
-                unsafe { (*p).write(fields) };
-            });
-            // SAFETY: as above, for the late slot.
-            me.node.late.with_mut(|p| unsafe { (*p).write(None) });
-        } else {
-            // SAFETY: `me` is idle, hence unlinked, and we are its owner.
-            let old = unsafe { me.node.fields(|f| core::mem::replace(f, fields)) };
-            if let Some(waker) = old.waker {
-                // Invariant 5: dropped after the lock is released.
-                self.wakers.bury(waker);
-            }
+        if let Some(old) = me.start_wait(want, waker, early) {
+            // Invariant 5: dropped after the lock is released.
+            self.wakers.bury(old);
         }
-        // Under the lock; only the owner reads it, and it is this thread.
-        me.node.status.store(WAITING, Relaxed);
         // SAFETY: the fields are initialised, and nobody but us (the owner,
         // holding the lock) can reach the node yet.
         unsafe { self.append(which, node) };
@@ -2231,6 +2231,13 @@ mod tests {
         pending
     }
 
+    /// Polls a `Notified` once with a no-op waker.
+    fn poll_notified(notified: &mut Pin<Box<crate::Notified<'_>>>) -> Poll<()> {
+        notified
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+    }
+
     fn wakes(pending: &[(Pin<Box<crate::Notified<'_>>>, Arc<Count>)]) -> Vec<usize> {
         pending.iter().map(|(_, c)| c.0.load(SeqCst)).collect()
     }
@@ -2252,22 +2259,10 @@ mod tests {
             notify.notify_one();
             assert_eq!(wakes(&pending), expected);
         }
-        let noop = Waker::noop();
         for (notified, _) in &mut pending {
-            assert!(
-                notified
-                    .as_mut()
-                    .poll(&mut Context::from_waker(noop))
-                    .is_ready()
-            );
+            assert!(poll_notified(notified).is_ready());
         }
-        let mut after = Box::pin(notify.notified());
-        assert!(
-            after
-                .as_mut()
-                .poll(&mut Context::from_waker(noop))
-                .is_pending()
-        );
+        assert!(poll_notified(&mut Box::pin(notify.notified())).is_pending());
     }
 
     /// A settling holder cannot release the lock halfway through the
@@ -2284,14 +2279,8 @@ mod tests {
         assert_eq!(wakes(&pending), vec![1; n]);
         assert_eq!(len(notify.list()), 0);
         assert!(!waiters_bit(notify.list()));
-        let noop = Waker::noop();
         for (notified, _) in &mut pending {
-            assert!(
-                notified
-                    .as_mut()
-                    .poll(&mut Context::from_waker(noop))
-                    .is_ready()
-            );
+            assert!(poll_notified(notified).is_ready());
         }
     }
 
@@ -2311,13 +2300,8 @@ mod tests {
         notify.notify_one();
         assert!(notify.list().incoming.load(SeqCst).is_null());
         drop(enabled);
-        let noop = Waker::noop();
-        let mut after = Box::pin(notify.notified());
         assert!(
-            after
-                .as_mut()
-                .poll(&mut Context::from_waker(noop))
-                .is_ready(),
+            poll_notified(&mut Box::pin(notify.notified())).is_ready(),
             "the notification was lost with the dropped registration"
         );
     }
@@ -2337,14 +2321,7 @@ mod tests {
         assert!(!waiters_bit(notify.list()));
         notify.notify_one();
         assert!(counts.iter().all(|c| c.0.load(SeqCst) == 0));
-        let noop = Waker::noop();
-        let mut after = Box::pin(notify.notified());
-        assert!(
-            after
-                .as_mut()
-                .poll(&mut Context::from_waker(noop))
-                .is_ready()
-        );
+        assert!(poll_notified(&mut Box::pin(notify.notified())).is_ready());
     }
 
     #[test]
